@@ -1,0 +1,179 @@
+"""The `dlx` command. Each command hands its overrides to Hydra (or reads a run folder),
+and maps what happened to an exit code: 0 ok, 1 run failed, 2 bad input, 130 Ctrl-C.
+
+Nothing heavy is imported at module level: `dlx --help` must answer without torch.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import typer
+
+from dlx.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UserError
+
+app = typer.Typer(
+    name="dlx",
+    help="Deep-learning experiments from the command line: train, sweep, evaluate, look.\n\n"
+    "Examples:  dlx train model=cnn opt=adam   |   dlx sweep opt=adam,sgd opt.lr=0.1,0.01   |   dlx board",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+OVERRIDES_HELP = "Hydra overrides, e.g. model=cnn opt=adam opt.lr=3e-4 reg=[l2,dropout]"
+
+STATUS_EXIT = {"completed": EXIT_OK, "stopped_early": EXIT_OK, "diverged": EXIT_FAILED,
+               "interrupted": EXIT_INTERRUPTED, "failed": EXIT_FAILED}
+
+
+def _fail(exc: UserError) -> None:
+    from dlx.tracking.console import error
+
+    error(str(exc))
+    raise typer.Exit(exc.exit_code)
+
+
+def _run_sweep(overrides: list[str], config_dir: Optional[str]) -> int:
+    from dlx import sweep
+    from dlx.launch import preflight, run_hydra
+
+    preflight(overrides, True, config_dir)
+    run_hydra(overrides, True, config_dir)
+    return sweep.exit_code()
+
+
+@app.command(context_settings=PASS_THROUGH)
+def train(
+    overrides: Optional[list[str]] = typer.Argument(None, help=OVERRIDES_HELP, show_default=False),
+    multirun: bool = typer.Option(False, "--multirun", "-m", help="Run a sweep (same as `dlx sweep`)."),
+    resume: Optional[str] = typer.Option(None, "--resume", metavar="RUN_DIR",
+                                         help="Continue an interrupted run from its checkpoints/last.pt."),
+    config_dir: Optional[str] = typer.Option(None, "--config-dir", metavar="DIR",
+                                             help="Add your own config groups (Hydra search path)."),
+) -> None:
+    """Train one run (outputs/DATE/TIME/): progress, checkpoints, metrics.json, TensorBoard."""
+    overrides = list(overrides or [])
+    try:
+        if resume:
+            from dlx.launch import resume as resume_run
+
+            metrics = resume_run(resume, overrides)
+            raise typer.Exit(STATUS_EXIT.get(metrics["status"], EXIT_FAILED))
+        if multirun:
+            raise typer.Exit(_run_sweep(overrides, config_dir))
+        from dlx.launch import train_once
+
+        metrics = train_once(overrides, config_dir)
+        raise typer.Exit(STATUS_EXIT.get(metrics["status"], EXIT_FAILED))
+    except UserError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+@app.command(context_settings=PASS_THROUGH)
+def sweep(
+    overrides: Optional[list[str]] = typer.Argument(None, help=OVERRIDES_HELP + "; a,b,c sweeps a key.",
+                                                    show_default=False),
+    config_dir: Optional[str] = typer.Option(None, "--config-dir", metavar="DIR",
+                                             help="Add your own config groups (Hydra search path)."),
+) -> None:
+    """A Hydra multirun: grid by default, hparams_search=optuna for TPE, hydra/launcher=joblib
+    for parallel trials. Ends with a ranked table and summary.csv."""
+    try:
+        raise typer.Exit(_run_sweep(list(overrides or []), config_dir))
+    except UserError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+@app.command("eval")
+def eval_(
+    run_dir: str = typer.Argument(..., help="A run folder (outputs/DATE/TIME)."),
+    checkpoint: str = typer.Option("best", "--checkpoint", help="best | last"),
+    split: str = typer.Option("test", "--split", help="test | val"),
+) -> None:
+    """Reload a run's own config and checkpoint; print metrics, write eval.json."""
+    try:
+        from dlx.evaluate import run_eval
+
+        run_eval(run_dir, checkpoint=checkpoint, split=split)
+    except UserError as exc:
+        _fail(exc)
+
+
+@app.command()
+def board(
+    logdir: str = typer.Argument("outputs", help="Folder of runs (default: outputs/)."),
+    port: int = typer.Option(6006, "--port", help="Port on 127.0.0.1."),
+) -> None:
+    """Start TensorBoard on 127.0.0.1 (Ctrl-C stops it)."""
+    try:
+        from dlx.board import serve
+
+        serve(logdir, port)
+    except UserError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        raise typer.Exit(EXIT_OK) from None
+
+
+@app.command("lr-find", context_settings=PASS_THROUGH)
+def lr_find(
+    overrides: Optional[list[str]] = typer.Argument(None, help=OVERRIDES_HELP, show_default=False),
+) -> None:
+    """Learning-rate range test: loss vs lr, and a suggested opt.lr."""
+    try:
+        from dlx.lrfind import run_lr_find
+
+        run_lr_find(list(overrides or []))
+    except UserError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+@app.command()
+def runs(directory: str = typer.Argument("outputs", metavar="DIR", help="Where runs live.")) -> None:
+    """A table of past runs: name, key choices, best val metric, test metric, epochs, status."""
+    try:
+        from dlx.runs import show_runs
+
+        show_runs(directory)
+    except UserError as exc:
+        _fail(exc)
+
+
+@app.command(context_settings=PASS_THROUGH)
+def config(
+    overrides: Optional[list[str]] = typer.Argument(None, help=OVERRIDES_HELP, show_default=False),
+    config_dir: Optional[str] = typer.Option(None, "--config-dir", metavar="DIR",
+                                             help="Add your own config groups (Hydra search path)."),
+) -> None:
+    """Print the composed config without running."""
+    try:
+        from omegaconf import OmegaConf
+
+        from dlx.config import compose, validate
+
+        cfg = compose(list(overrides or []), config_dir)
+        validate(cfg)
+        typer.echo(OmegaConf.to_yaml(cfg))
+    except UserError as exc:
+        _fail(exc)
+
+
+def main() -> None:
+    try:
+        app()
+    except SystemExit as exc:
+        sys.exit(exc.code)
+
+
+if __name__ == "__main__":
+    main()

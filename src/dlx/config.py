@@ -1,0 +1,204 @@
+"""Where the config groups live, how a config is composed, and what values are allowed.
+
+This is the one place that knows what is allowed: `validate(cfg)` runs before any
+work starts and raises `UserError` naming the key, the value and the allowed range.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from dlx.errors import UserError
+
+ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "gelu")
+INITS = ("default", "xavier", "he", "normal")
+PRECISIONS = ("fp32", "bf16", "fp16")
+LOSSES = ("auto", "cross_entropy", "mse")
+MONITORS = ("val/loss", "val/acc")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def conf_dir() -> Path:
+    """The shipped config groups: `dlx/conf` inside a wheel, `<repo>/conf` in a checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "conf", here.parent.parent / "conf"):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    raise UserError(f"dlx's config groups are missing (looked in {here / 'conf'}); reinstall dlx")
+
+
+def _suffix(name: Any) -> str:
+    return f"_{name}" if name not in (None, "", "None", "null") else ""
+
+
+def register_resolvers() -> None:
+    """Resolvers used by conf/config.yaml (the run folder's `_name` suffix)."""
+    if not OmegaConf.has_resolver("dlx_suffix"):
+        OmegaConf.register_new_resolver("dlx_suffix", _suffix)
+
+
+def compose(overrides: Iterable[str] = (), config_dir: str | None = None) -> DictConfig:
+    """Compose the config as `dlx train` would, without running; Hydra errors become UserError."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    register_resolvers()
+    overrides = list(overrides)
+    if config_dir:
+        overrides = [f"hydra.searchpath=[file://{Path(config_dir).resolve()}]", *overrides]
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(str(conf_dir()), version_base="1.3", job_name="train"):
+            cfg = hydra_compose("config", overrides=overrides, return_hydra_config=False)
+    except Exception as exc:  # Hydra/OmegaConf errors: shown cleanly, exit 2
+        raise hydra_error(exc) from None
+    finally:
+        GlobalHydra.instance().clear()
+    return cfg
+
+
+def hydra_error(exc: BaseException) -> UserError:
+    """Turn Hydra's and OmegaConf's own exceptions into one clean message."""
+    msg = str(exc).strip()
+    cause = exc.__cause__
+    if cause is not None and str(cause).strip() and str(cause).strip() not in msg:
+        msg = f"{msg}\n{str(cause).strip()}"
+    # Hydra lists the valid options in "Available options:"; keep its text, drop the noise.
+    msg = msg.split("\nConfig search path:")[0].rstrip()
+    msg = msg.replace("\n    full_key: ", "\n  key: ").replace("\n    object_type=", "\n  in: ")
+    if "Could not override" in msg or "Key '" in msg and "not in struct" in msg:
+        msg += "\n(use `dlx config` to see every key; `+key=value` adds a new one)"
+    return UserError(msg)
+
+
+# ---------------------------------------------------------------------------- validation
+
+Check = Callable[[Any], bool]
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _rule(check: Check, allowed: str) -> tuple[Check, str]:
+    return check, allowed
+
+
+def positive_int(v: Any) -> bool:
+    return _int(v) and v >= 1
+
+
+def nonneg(v: Any) -> bool:
+    return _num(v) and v >= 0
+
+
+def positive(v: Any) -> bool:
+    return _num(v) and v > 0
+
+
+def fraction(v: Any) -> bool:
+    return _num(v) and 0 < v < 1
+
+
+def one_of(*choices: Any) -> Check:
+    return lambda v: v in choices
+
+
+# key -> (check, what is allowed). Keys absent from a config are skipped.
+RULES: dict[str, tuple[Check, str]] = {
+    "epochs": _rule(positive_int, "an integer >= 1"),
+    "batch_size": _rule(positive_int, "an integer >= 1"),
+    "seed": _rule(lambda v: _int(v) and v >= 0, "an integer >= 0"),
+    "divergence_factor": _rule(lambda v: _num(v) and v > 1, "a number > 1"),
+    "loss": _rule(one_of(*LOSSES), " | ".join(LOSSES)),
+    "precision": _rule(one_of(*PRECISIONS), " | ".join(PRECISIONS)),
+    "channels_last": _rule(lambda v: isinstance(v, bool), "true | false"),
+    "compile": _rule(lambda v: isinstance(v, bool), "true | false"),
+    "num_threads": _rule(lambda v: v is None or positive_int(v), "null or an integer >= 1"),
+    "trainer.devices": _rule(positive_int, "an integer >= 1"),
+    "opt.lr": _rule(positive, "a number > 0"),
+    "opt.momentum": _rule(lambda v: _num(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "opt.alpha": _rule(lambda v: _num(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "opt.betas": _rule(
+        lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(_num(b) and 0 <= b < 1 for b in v),
+        "two numbers in [0, 1), e.g. [0.9,0.999]",
+    ),
+    "opt.backbone_lr_mult": _rule(nonneg, "a number >= 0"),
+    "reg.l1": _rule(nonneg, "a number >= 0"),
+    "reg.weight_decay": _rule(nonneg, "a number >= 0"),
+    "reg.dropout": _rule(lambda v: _num(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "reg.batchnorm": _rule(lambda v: isinstance(v, bool), "true | false"),
+    "early_stopping.enabled": _rule(lambda v: isinstance(v, bool), "true | false"),
+    "early_stopping.monitor": _rule(one_of(*MONITORS), " | ".join(MONITORS)),
+    "early_stopping.patience": _rule(positive_int, "an integer >= 1"),
+    "early_stopping.min_delta": _rule(nonneg, "a number >= 0"),
+    "early_stopping.restore_best": _rule(lambda v: isinstance(v, bool), "true | false"),
+    "data.limit": _rule(lambda v: v is None or positive_int(v), "null or an integer >= 1"),
+    "data.val_fraction": _rule(fraction, "a number in (0, 1)"),
+    "data.test_fraction": _rule(fraction, "a number in (0, 1)"),
+    "data.image_size": _rule(lambda v: v is None or positive_int(v), "null or an integer >= 1"),
+    "data.n_points": _rule(lambda v: _int(v) and v >= 16, "an integer >= 16"),
+    "data.noise": _rule(nonneg, "a number >= 0"),
+    "model.activation": _rule(one_of(*ACTIVATIONS), " | ".join(ACTIVATIONS)),
+    "model.init": _rule(one_of(*INITS), " | ".join(INITS)),
+    "model.width": _rule(positive_int, "an integer >= 1"),
+    "model.depth": _rule(lambda v: _int(v) and v >= 0, "an integer >= 0"),
+    "model.hidden": _rule(
+        lambda v: positive_int(v) or (isinstance(v, (list, tuple)) and all(positive_int(h) for h in v)),
+        "an integer >= 1 (or a list of them)",
+    ),
+    "model.channels": _rule(
+        lambda v: isinstance(v, (list, tuple)) and len(v) >= 1 and all(positive_int(c) for c in v),
+        "a list of integers >= 1",
+    ),
+    "device.type": _rule(one_of(*DEVICES), " | ".join(DEVICES)),
+    "log.every_n_steps": _rule(positive_int, "an integer >= 1"),
+    "log.grad_norm_every": _rule(lambda v: _int(v) and v >= 0, "an integer >= 0 (0 = off)"),
+}
+
+# Extra rules other modules contribute (models, data, sweeps): key -> (check, allowed).
+EXTRA_RULES: dict[str, tuple[Check, str]] = {}
+
+
+def _select(cfg: DictConfig, key: str) -> tuple[bool, Any]:
+    node = cfg
+    for part in key.split("."):
+        if not isinstance(node, DictConfig) or part not in node:
+            return False, None
+        node = node[part]
+    if isinstance(node, DictConfig):
+        return True, node
+    value = OmegaConf.to_object(node) if OmegaConf.is_config(node) else node
+    return True, value
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check every value a user can get wrong; raise UserError on the first bad one."""
+    for key, (check, allowed) in {**RULES, **EXTRA_RULES}.items():
+        present, value = _select(cfg, key)
+        if present and not check(value):
+            raise UserError(f"Invalid value for `{key}`: {value!r}. Allowed: {allowed}.", key=key)
+    if "data" in cfg and "val_fraction" in cfg.data and "test_fraction" in cfg.data:
+        if cfg.data.val_fraction + cfg.data.test_fraction >= 0.9:
+            raise UserError(
+                "`data.val_fraction` + `data.test_fraction` must leave at least 10% for training "
+                f"(got {cfg.data.val_fraction} + {cfg.data.test_fraction}).",
+                key="data.val_fraction",
+            )
+
+
+def to_plain(cfg: DictConfig | dict) -> dict[str, Any]:
+    """A resolved plain-Python copy of a config node."""
+    if isinstance(cfg, dict):
+        return dict(cfg)
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]

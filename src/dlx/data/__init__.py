@@ -1,0 +1,50 @@
+"""Datasets as one `DataBundle`: three splits plus what the model and the loss need to know.
+
+Each `conf/data/*.yaml` names a loader with `_target_`; `build_data(cfg)` calls it.
+In-memory splits are `TensorDataset`s (the fast path, batched by index); everything else
+is a regular `Dataset` read through a `DataLoader`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset, TensorDataset
+
+
+@dataclass
+class DataBundle:
+    train: Dataset
+    val: Dataset
+    test: Dataset
+    task: str  # "classification" | "regression"
+    in_shape: tuple[int, ...]  # (C, H, W) for images, (features,) otherwise
+    num_classes: int | None = None
+    classes: list[str] = field(default_factory=list)
+    mean: tuple[float, ...] = ()  # per-channel normalization (images), to undo it for display
+    std: tuple[float, ...] = ()
+    true_fn: Callable[[torch.Tensor], torch.Tensor] | None = None  # regression: the truth
+    name: str = ""
+
+    @property
+    def out_dim(self) -> int:
+        return self.num_classes if self.task == "classification" else 1
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.in_shape) == 3
+
+    @property
+    def in_memory(self) -> bool:
+        return all(isinstance(s, TensorDataset) for s in (self.train, self.val, self.test))
+
+
+def build_data(data_cfg: Any, seed: int, min_size: int | None = None) -> DataBundle:
+    """Instantiate the data group's loader: `load(cfg, seed=..., min_size=...)`."""
+    from hydra.utils import get_method
+
+    loader = get_method(data_cfg._target_)
+    return loader(data_cfg, seed=seed, min_size=min_size)

@@ -1,0 +1,115 @@
+"""Batches for the training loop.
+
+`TensorLoader` is the in-memory fast path: the split is one tensor (on the training
+device when it is a GPU), each epoch draws one permutation from a seeded generator and
+slices it, so there is no per-sample Python and no collate. Augmentation for it runs on
+whole batches. Any other dataset goes through a `DataLoader` with workers and pinned
+memory. Both draw the permutation from the same seeded generator: the same seed gives
+the same batches either way.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class TensorLoader:
+    def __init__(
+        self,
+        dataset: TensorDataset,
+        batch_size: int,
+        shuffle: bool,
+        device: torch.device,
+        generator: torch.Generator | None = None,
+        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        x, y = dataset.tensors
+        self.x = x.to(device)
+        self.y = y.to(device)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.generator = generator
+        self.augment = augment
+        self.rank, self.world_size = rank, world_size
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.x) / self.batch_size)
+
+    def __iter__(self) -> Iterator[Batch]:
+        n, bs = len(self.x), self.batch_size
+        if self.shuffle:
+            perm = torch.randperm(n, generator=self.generator).to(self.x.device)
+        for start in range(0, n, bs):
+            if self.shuffle:
+                idx = perm[start : start + bs]
+                if self.world_size > 1:
+                    if len(idx) < self.world_size:  # every rank must step together
+                        return
+                    idx = idx[self.rank :: self.world_size]
+                xb, yb = self.x[idx], self.y[idx]
+            else:
+                xb, yb = self.x[start : start + bs], self.y[start : start + bs]
+            if self.augment is not None:
+                xb = self.augment(xb)
+            yield xb, yb
+
+
+class _SeededShuffle(Sampler[int]):
+    """A shuffling sampler that draws from the loop's generator (same order as the fast path).
+
+    With several ranks each takes its interleaved share of every global batch.
+    """
+
+    def __init__(self, n: int, generator: torch.Generator, batch_size: int, rank: int, world: int):
+        self.n, self.generator, self.bs, self.rank, self.world = n, generator, batch_size, rank, world
+
+    def __iter__(self) -> Iterator[int]:
+        perm = torch.randperm(self.n, generator=self.generator)
+        if self.world == 1:
+            yield from perm.tolist()
+            return
+        for start in range(0, self.n, self.bs):
+            idx = perm[start : start + self.bs]
+            if len(idx) < self.world:
+                return
+            yield from idx[self.rank :: self.world].tolist()
+
+    def __len__(self) -> int:
+        return self.n if self.world == 1 else self.n // self.world
+
+
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    shuffle: bool,
+    device: torch.device,
+    generator: torch.Generator | None = None,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    num_workers: int | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+):
+    """The fast path for in-memory tensors, a DataLoader for everything else."""
+    if isinstance(dataset, TensorDataset):
+        return TensorLoader(dataset, batch_size, shuffle, device, generator, augment, rank, world_size)
+    if num_workers is None:
+        num_workers = min(4, max(0, (os.cpu_count() or 1) - 1))
+    per_rank = max(1, batch_size // world_size)
+    sampler = _SeededShuffle(len(dataset), generator, batch_size, rank, world_size) if shuffle else None
+    return DataLoader(
+        dataset,
+        batch_size=per_rank if shuffle else batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=num_workers > 0,
+    )

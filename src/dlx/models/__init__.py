@@ -1,0 +1,48 @@
+"""Models: every `conf/model/*.yaml` names a class with `_target_`; `build_model` builds it.
+
+Every model takes the same constructor arguments (timm-style): `in_shape`, `out_dim`,
+`activation`, `dropout`, `batchnorm`, plus its own keys from the YAML. Keys that are
+about the run rather than the architecture are listed in `RUN_KEYS` and kept out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from dlx.config import to_plain
+from dlx.data import DataBundle
+from dlx.models.init import apply_init
+
+# model.* keys read by the pipeline, not passed to the constructor.
+RUN_KEYS = ("init", "min_input_size", "unfreeze_at_epoch")
+
+
+def build_model(model_cfg: Any, reg_cfg: Any, data: DataBundle) -> nn.Module:
+    from hydra.utils import instantiate
+
+    kwargs = to_plain(model_cfg)
+    run = {k: kwargs.pop(k, None) for k in RUN_KEYS}
+    model = instantiate(
+        kwargs,
+        in_shape=tuple(data.in_shape),
+        out_dim=data.out_dim,
+        dropout=float(reg_cfg.get("dropout", 0.0)),
+        batchnorm=bool(reg_cfg.get("batchnorm", False)),
+        _convert_="all",
+    )
+    apply_init(model, run["init"] or "default")
+    return model
+
+
+def min_input_size(model_cfg: Any) -> int | None:
+    """The smallest image side the model accepts (the data pipeline resizes up to it)."""
+    return model_cfg.get("min_input_size", None)
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(trainable, frozen) parameter counts."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+    return trainable, frozen

@@ -1,0 +1,131 @@
+"""The terminal side of a run: a rich progress bar with live loss/accuracy, one line per
+epoch, and a summary table at the end. Disabled on every rank but 0."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+log = logging.getLogger("dlx")  # the run's plain-text log (train.log in the run folder)
+
+
+def _plain(markup: str) -> str:
+    return Text.from_markup(markup).plain
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+class RunConsole:
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.progress: Progress | None = None
+        self._task = None
+
+    def print(self, *args: Any, **kwargs: Any) -> None:
+        if self.enabled:
+            console.print(*args, soft_wrap=True, **kwargs)
+            log.info(" ".join(_plain(str(a)) for a in args))
+
+    def warn(self, message: str) -> None:
+        if self.enabled:
+            console.print(f"[yellow]warning:[/] {message}", soft_wrap=True)
+            log.warning(message)
+
+    @contextmanager
+    def live(self, epochs: int, steps_per_epoch: int):
+        if not self.enabled:
+            yield self
+            return
+        self.progress = Progress(
+            TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}  {task.fields[acc]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+        )
+        self._task = self.progress.add_task(
+            "train", total=steps_per_epoch, epoch=0, epochs=epochs, loss="-", acc=""
+        )
+        with self.progress:
+            yield self
+        self.progress = None
+
+    def epoch_start(self, epoch: int) -> None:
+        if self.progress is not None:
+            self.progress.reset(self._task, epoch=epoch, loss="-", acc="")
+
+    def step(self, advance: int, loss: float | None = None, acc: float | None = None) -> None:
+        if self.progress is None:
+            return
+        fields: dict[str, Any] = {}
+        if loss is not None:
+            fields["loss"] = f"{loss:.4f}"
+        if acc is not None:
+            fields["acc"] = f"acc {acc:.3f}"
+        self.progress.update(self._task, advance=advance, **fields)
+
+    def epoch_end(self, epoch: int, epochs: int, train: dict, val: dict, lr: float, best: bool) -> None:
+        if not self.enabled:
+            return
+        parts = [f"epoch {epoch:>3}/{epochs}", f"train loss {train['loss']:.4f}"]
+        if "acc" in train:
+            parts.append(f"acc {train['acc']:.3f}")
+        parts.append(f"| val loss {val['loss']:.4f}")
+        if "acc" in val:
+            parts.append(f"acc {val['acc']:.3f}")
+        parts.append(f"| lr {lr:.3g}")
+        line = "  ".join(parts) + ("  [green]* best[/]" if best else "")
+        (self.progress.console if self.progress else console).print(line, soft_wrap=True)
+        log.info(_plain(line))
+
+    def summary(self, metrics: dict[str, Any], run_dir: str) -> None:
+        if not self.enabled:
+            return
+        table = Table(title="dlx run summary", show_header=False, title_justify="left")
+        table.add_column(style="bold")
+        table.add_column()
+        status = metrics["status"]
+        color = {"completed": "green", "stopped_early": "green", "diverged": "red"}.get(status, "yellow")
+        table.add_row("status", f"[{color}]{status}[/]")
+        table.add_row("epochs run", str(metrics["epochs_run"]))
+        table.add_row("best epoch", f"{metrics['best_epoch']} ({metrics['monitor']} = {_fmt(metrics['best_value'])})")
+        es = metrics["early_stopping"]
+        table.add_row("early stopping", f"fired at epoch {es['epoch']}" if es["fired"] else "did not fire")
+        for split in ("val", "test"):
+            if metrics.get(split):
+                table.add_row(split, "  ".join(f"{k} {_fmt(v)}" for k, v in metrics[split].items()
+                                               if isinstance(v, (int, float))))
+        diag = metrics.get("diagnosis")
+        if diag:
+            table.add_row("verdict", f"[bold]{diag['verdict']}[/] - {diag.get('evidence', '')}")
+            if diag.get("try"):
+                table.add_row("try", "  ".join(diag["try"]))
+        table.add_row("wall time", f"{metrics['wall_time_s']:.1f} s")
+        table.add_row("run folder", run_dir)
+        console.print(table)
+        for row in zip(*(c.cells for c in table.columns), strict=True):
+            log.info("%s: %s", *(_plain(str(c)) for c in row))
+        sys.stdout.flush()
+
+
+def error(message: str) -> None:
+    """One clear message on stderr (the CLI exits 2 after it)."""
+    err_console.print(f"[bold red]Error:[/] {message}", soft_wrap=True)

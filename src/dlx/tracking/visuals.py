@@ -1,0 +1,43 @@
+"""What a run logs once at its start: the model summary and graph, sample images."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+from torch import nn
+
+from dlx.models import count_parameters
+
+
+def model_summary(model: nn.Module) -> str:
+    """Layers, parameters, trainable vs frozen, as a markdown table (TensorBoard renders it)."""
+    rows = ["| layer | type | parameters | trainable |", "| --- | --- | ---: | --- |"]
+    for name, module in model.named_modules():
+        own = list(module.parameters(recurse=False))
+        if not own:
+            continue
+        n = sum(p.numel() for p in own)
+        trainable = "yes" if all(p.requires_grad for p in own) else ("no" if not any(p.requires_grad for p in own) else "partly")
+        rows.append(f"| {name} | {type(module).__name__} | {n:,} | {trainable} |")
+    t, f = count_parameters(model)
+    rows.append(f"| **total** | | {t + f:,} | {t:,} trainable, {f:,} frozen |")
+    return "\n".join(rows)
+
+
+def log_start(tracker, console, model: nn.Module, data, example: torch.Tensor, cfg: Any) -> None:
+    t, f = count_parameters(model)
+    console.print(f"model [bold]{type(model).__name__}[/]: {t + f:,} parameters ({t:,} trainable, {f:,} frozen)")
+    tracker.text("model/summary", model_summary(model))
+    tracker.loss_layout()
+    if cfg.log.get("graph", True):
+        try:
+            was_training = model.training
+            model.eval()
+            with warnings.catch_warnings():  # add_graph traces with torch.jit, which warns
+                warnings.simplefilter("ignore")
+                tracker.graph(model, example[:2])
+            model.train(was_training)
+        except Exception as exc:  # tracing can fail on exotic models; the run goes on
+            console.warn(f"could not add the model graph to TensorBoard ({type(exc).__name__})")
