@@ -133,9 +133,37 @@ def preflight(overrides: list[str], multirun: bool = False, config_dir: str | No
     return cfg
 
 
+def _fresh_run_dir(overrides: list[str], cfg: DictConfig) -> list[str]:
+    """Hydra's `outputs/DATE/TIME[_name]`, made unique: two runs started in the same second
+    must not share (and overwrite) one folder. An explicit hydra.run.dir is left alone."""
+    if any(o.lstrip("+~").startswith("hydra.run.dir=") for o in overrides):
+        return overrides
+    from datetime import datetime
+
+    from dlx.config import _suffix
+
+    now = datetime.now()
+    base = Path("outputs") / now.strftime("%Y-%m-%d") / (now.strftime("%H-%M-%S") + _suffix(cfg.get("name")))
+    run_dir, n = base, 1
+    try:
+        base.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            try:
+                run_dir.mkdir()  # claims the folder atomically, even against a parallel dlx
+                break
+            except FileExistsError:
+                n += 1
+                run_dir = base.with_name(f"{base.name}-{n}")
+    except OSError as exc:
+        raise UserError(f"Cannot create the run folder {run_dir.resolve()}: {exc.strerror}. "
+                        "Run from a writable folder or set hydra.run.dir=DIR.", key="hydra.run.dir") from None
+    return [*overrides, f"hydra.run.dir={run_dir}"]
+
+
 def train_once(overrides: list[str], config_dir: str | None = None) -> dict[str, Any]:
     """One run in this process; returns its metrics, raises UserError for bad input."""
-    preflight(overrides, False, config_dir)
+    cfg = preflight(overrides, False, config_dir)
+    overrides = _fresh_run_dir(overrides, cfg)
     del OUTCOMES[:]
     run_hydra(overrides, False, config_dir)
     if not OUTCOMES:
