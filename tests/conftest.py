@@ -18,7 +18,9 @@ FAST = ["log.graph=false"]
 def run_dlx(args, cwd, timeout=300, env=None, check=None):
     """Run `dlx ARGS` in `cwd`; returns the CompletedProcess (stdout+stderr as text)."""
     e = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **(env or {})}
-    proc = subprocess.run([*DLX, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=e)
+    proc = subprocess.run(
+        [*DLX, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=e
+    )
     if check is not None and proc.returncode != check:
         raise AssertionError(
             f"dlx {' '.join(args)} exited {proc.returncode}, expected {check}\n"

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+
 from conftest import FAST, all_tags, read_metrics, run_dlx, scalar_tags
 
 
@@ -53,7 +54,11 @@ def test_universal_approximation_fits_the_lecture_function(tmp_run):
 
 def test_early_stopping_fires_and_is_recorded(tmp_run):
     run_dir, where = tmp_run
-    run_dlx(["train", "early_stopping.patience=2", "epochs=300", where, *FAST], cwd=run_dir.parent, check=0)
+    run_dlx(
+        ["train", "early_stopping.patience=2", "epochs=300", where, *FAST],
+        cwd=run_dir.parent,
+        check=0,
+    )
     m = read_metrics(run_dir)
     assert m["status"] == "stopped_early"
     assert m["early_stopping"]["fired"] is True
@@ -61,7 +66,9 @@ def test_early_stopping_fires_and_is_recorded(tmp_run):
     assert m["best_epoch"] == m["epochs_run"] - 2
     scalars = scalar_tags(run_dir)
     assert scalars["early_stopping/epoch"] == [(m["epochs_run"], float(m["epochs_run"]))]
-    assert any(t.startswith("early_stopping") for t in all_tags(run_dir)["tensors"])  # the text event
+    assert any(
+        t.startswith("early_stopping") for t in all_tags(run_dir)["tensors"]
+    )  # the text event
 
 
 def test_tensorboard_has_the_core_tags_and_the_overlay_chart(tmp_run):
@@ -103,8 +110,12 @@ def test_several_regularizers_at_once(tmp_path):
 def test_user_config_dir_adds_config_groups(tmp_path):
     own = tmp_path / "myconf" / "model"
     own.mkdir(parents=True)
-    (own / "tiny.yaml").write_text("_target_: dlx.models.mlp.MLP\nwidth: 8\ndepth: 1\nactivation: tanh\ninit: default\n")
-    proc = run_dlx(["config", "--config-dir", str(tmp_path / "myconf"), "model=tiny"], cwd=tmp_path, check=0)
+    (own / "tiny.yaml").write_text(
+        "_target_: dlx.models.mlp.MLP\nwidth: 8\ndepth: 1\nactivation: tanh\ninit: default\n"
+    )
+    proc = run_dlx(
+        ["config", "--config-dir", str(tmp_path / "myconf"), "model=tiny"], cwd=tmp_path, check=0
+    )
     assert "width: 8" in proc.stdout
 
 
@@ -126,20 +137,49 @@ def test_help_answers_without_importing_torch():
 def test_wheel_ships_the_config_groups(tmp_path):
     """A non-editable install finds conf/ inside the package."""
     root = __import__("pathlib").Path(__file__).resolve().parents[1]
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "w"), str(root)],
-                   check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "-w",
+            str(tmp_path / "w"),
+            str(root),
+        ],
+        check=True,
+    )
     wheel = next((tmp_path / "w").glob("dlx-*.whl"))
     import zipfile
 
     names = zipfile.ZipFile(wheel).namelist()
     assert "dlx/conf/config.yaml" in names and "dlx/conf/model/cnn.yaml" in names
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
-                   check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+    )
     env = {"PYTHONPATH": str(target)}
     proc = run_dlx(["config", "model=mlp"], cwd=tmp_path, env=env, check=0)
     assert "dlx.models.mlp.MLP" in proc.stdout
     code = "import dlx.config as c; print(c.conf_dir())"
-    out = subprocess.run([sys.executable, "-c", code], env={**__import__("os").environ, **env}, text=True,
-                         capture_output=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**__import__("os").environ, **env},
+        text=True,
+        capture_output=True,
+        check=True,
+    ).stdout
     assert str(target) in out
