@@ -21,6 +21,8 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 LOSSES = ("auto", "cross_entropy", "mse")
 MONITORS = ("val/loss", "val/acc")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+RESNET_ARCHS = ("resnet18", "resnet34", "resnet50")
+FREEZE_MODES = ("none", "backbone", "all_but_first_last")
 
 
 def conf_dir() -> Path:
@@ -110,6 +112,10 @@ def fraction(v: Any) -> bool:
     return _num(v) and 0 < v < 1
 
 
+def _none_or_positive_int(v: Any) -> bool:
+    return v is None or positive_int(v)
+
+
 def one_of(*choices: Any) -> Check:
     return lambda v: v in choices
 
@@ -161,6 +167,16 @@ RULES: dict[str, tuple[Check, str]] = {
         lambda v: isinstance(v, (list, tuple)) and len(v) >= 1 and all(positive_int(c) for c in v),
         "a list of integers >= 1",
     ),
+    "model.arch": _rule(one_of(*RESNET_ARCHS), " | ".join(RESNET_ARCHS)),
+    "model.pretrained": _rule(lambda v: isinstance(v, bool), "true | false"),
+    "model.weights": _rule(
+        lambda v: v is None or (isinstance(v, str) and v.strip() != ""), "null or a file path"
+    ),
+    "model.freeze": _rule(one_of(*FREEZE_MODES), " | ".join(FREEZE_MODES)),
+    "model.unfreeze_at_epoch": _rule(_none_or_positive_int, "null or an integer >= 1"),
+    "model.min_input_size": _rule(_none_or_positive_int, "null or an integer >= 1"),
+    "model.head_dropout": _rule(lambda v: _num(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "model.first_kernel": _rule(lambda v: positive_int(v) and v % 2 == 1, "an odd integer >= 1"),
     "device.type": _rule(one_of(*DEVICES), " | ".join(DEVICES)),
     "log.every_n_steps": _rule(positive_int, "an integer >= 1"),
     "log.grad_norm_every": _rule(lambda v: _int(v) and v >= 0, "an integer >= 0 (0 = off)"),

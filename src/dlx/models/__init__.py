@@ -1,8 +1,9 @@
 """Models: every `conf/model/*.yaml` names a class with `_target_`; `build_model` builds it.
 
-Every model takes the same constructor arguments (timm-style): `in_shape`, `out_dim`,
-`activation`, `dropout`, `batchnorm`, plus its own keys from the YAML. Keys that are
-about the run rather than the architecture are listed in `RUN_KEYS` and kept out.
+`mlp` (MLP), `shallow` (ShallowNN), `cnn` (LeNet), `alexnet` (AlexNet), `resnet` (torchvision's
+ResNet for transfer learning). Every model takes the same constructor arguments (timm-style):
+`in_shape`, `out_dim`, `activation`, `dropout`, `batchnorm`, plus its own keys from the YAML.
+Keys that are about the run rather than the architecture are listed in `RUN_KEYS` and kept out.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from torch import nn
 
 from dlx.config import to_plain
 from dlx.data import DataBundle
+from dlx.errors import UserError
 from dlx.models.init import apply_init
 
 # model.* keys read by the pipeline, not passed to the constructor.
@@ -24,14 +26,20 @@ def build_model(model_cfg: Any, reg_cfg: Any, data: DataBundle) -> nn.Module:
 
     kwargs = to_plain(model_cfg)
     run = {k: kwargs.pop(k, None) for k in RUN_KEYS}
-    model = instantiate(
-        kwargs,
-        in_shape=tuple(data.in_shape),
-        out_dim=data.out_dim,
-        dropout=float(reg_cfg.get("dropout", 0.0)),
-        batchnorm=bool(reg_cfg.get("batchnorm", False)),
-        _convert_="all",
-    )
+    try:
+        model = instantiate(
+            kwargs,
+            in_shape=tuple(data.in_shape),
+            out_dim=data.out_dim,
+            dropout=float(reg_cfg.get("dropout", 0.0)),
+            batchnorm=bool(reg_cfg.get("batchnorm", False)),
+            _convert_="all",
+        )
+    except Exception as exc:  # Hydra wraps what the constructor raised: show the user's error
+        cause = exc.__cause__
+        if isinstance(cause, UserError):
+            raise cause from None
+        raise
     apply_init(model, run["init"] or "default")
     return model
 

@@ -40,7 +40,12 @@ def hidden_dense(
 
 
 def hidden_conv(
-    c_in: int, c_out: int, kernel: int, act: str, batchnorm: bool = False, padding: int | None = None
+    c_in: int,
+    c_out: int,
+    kernel: int,
+    act: str,
+    batchnorm: bool = False,
+    padding: int | None = None,
 ) -> list[nn.Module]:
     """Conv -> [BatchNorm2d] -> activation."""
     pad = kernel // 2 if padding is None else padding

@@ -26,9 +26,28 @@ def model_summary(model: nn.Module) -> str:
     return "\n".join(rows)
 
 
+def block_summary(model: nn.Module, max_rows: int = 16) -> list[tuple[str, int, int]]:
+    """(block, trainable, frozen) parameter counts per block, two name levels deep
+    (`features.0`, `backbone.layer1`, `head`), or one level when that would be too many rows."""
+    for depth in (2, 1):
+        blocks: dict[str, list[int]] = {}
+        for name, p in model.named_parameters():
+            block = ".".join(name.split(".")[:-1][:depth]) or name
+            counts = blocks.setdefault(block, [0, 0])
+            counts[0 if p.requires_grad else 1] += p.numel()
+        if len(blocks) <= max_rows:
+            break
+    return [(b, t, f) for b, (t, f) in blocks.items()]
+
+
 def log_start(tracker, console, model: nn.Module, data, example: torch.Tensor, cfg: Any) -> None:
     t, f = count_parameters(model)
     console.print(f"model [bold]{type(model).__name__}[/]: {t + f:,} parameters ({t:,} trainable, {f:,} frozen)")
+    for block, n_t, n_f in block_summary(model):
+        state = "trainable" if not n_f else "frozen" if not n_t else f"{n_t:,} trainable"
+        console.print(f"  {block:<24} {n_t + n_f:>12,}  {state}")
+    if getattr(model, "weights_source", None):
+        console.print(f"  weights: {model.weights_source}")
     tracker.text("model/summary", model_summary(model))
     tracker.loss_layout()
     if cfg.log.get("graph", True):

@@ -31,7 +31,14 @@ from dlx.tracking.visuals import log_start
 from dlx.training import checkpoint
 from dlx.training.device import autocast, check_speed_options, grad_scaler, resolve_device
 from dlx.training.early_stopping import EarlyStopping
-from dlx.training.optim import build_loss, build_optimizer, build_scheduler, l1_penalty
+from dlx.training.optim import (
+    build_loss,
+    build_optimizer,
+    build_scheduler,
+    head_lr,
+    l1_penalty,
+    unfreeze,
+)
 from dlx.training.signals import StopRequested
 
 
@@ -145,6 +152,12 @@ def fit(
     val_loader = make_loader(data.val, max(cfg.batch_size, 256), False, device)
     test_loader = make_loader(data.test, max(cfg.batch_size, 256), False, device)
     scheduler, sched_when = build_scheduler(cfg.sched, optimizer, cfg.epochs, len(train_loader))
+    # model.unfreeze_at_epoch=N: epochs 1..N train what `model.freeze` leaves, N+1.. everything.
+    unfreeze_at = cfg.model.get("unfreeze_at_epoch")
+    backbone_mult = float(cfg.opt.get("backbone_lr_mult", 1.0))
+    if unfreeze_at and dist.world_size > 1:
+        raise UserError("`model.unfreeze_at_epoch` needs trainer.devices=1 (DDP fixes the "
+                        "trainable parameters when it starts).", key="model.unfreeze_at_epoch")
     scaler = grad_scaler(device, cfg.precision)
     stopper = EarlyStopping.from_cfg(cfg.early_stopping, task)
     ckpt_dir = run_dir / "checkpoints"
@@ -154,6 +167,8 @@ def fit(
     if resume:
         saved = checkpoint.load(ckpt_dir / "last.pt", map_location=device)
         checkpoint.load_model_state(model, saved["model"], ckpt_dir / "last.pt")
+        if unfreeze_at and saved["run"]["epoch"] > unfreeze_at:  # the saved optimizer has them
+            unfreeze(model, optimizer, scheduler, backbone_mult)
         optimizer.load_state_dict(saved["optimizer"])
         if scheduler is not None and saved.get("scheduler"):
             scheduler.load_state_dict(saved["scheduler"])
@@ -272,13 +287,21 @@ def fit(
     with StopRequested() as stop, console.live(cfg.epochs, len(train_loader)):
         try:
             for epoch in range(state.epoch + 1, cfg.epochs + 1):
+                if unfreeze_at and epoch == unfreeze_at + 1:
+                    n = unfreeze(model, optimizer, scheduler, backbone_mult)
+                    if n:
+                        grads = GradientMonitor(model, tracker, console, cfg.log.grad_norm_every)
+                        msg = (f"Unfrozen at epoch {epoch}: {n} more tensors train from now on, "
+                               f"at lr x {backbone_mult:g} (opt.backbone_lr_mult).")
+                        tracker.text("model/unfreeze", msg, epoch)
+                        console.print(f"[cyan]{msg}[/]")
                 console.epoch_start(epoch)
                 train_stats = train_one_epoch(epoch, stop)
                 if train_stats is None:
                     status = "interrupted"
                     break
                 val_stats = evaluate(model, val_loader, loss_fn, task, device, cfg.precision)
-                lr = optimizer.param_groups[-1]["lr"]
+                lr = head_lr(optimizer)
                 if sched_when == "epoch":
                     scheduler.step()
                 elif sched_when == "plateau":

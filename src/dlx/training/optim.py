@@ -14,7 +14,9 @@ from dlx.errors import UserError
 OPT_RUN_KEYS = ("backbone_lr_mult",)
 
 
-def param_groups(model: nn.Module, lr: float, backbone_lr_mult: float = 1.0) -> list[dict[str, Any]]:
+def param_groups(
+    model: nn.Module, lr: float, backbone_lr_mult: float = 1.0
+) -> list[dict[str, Any]]:
     """Trainable parameters only; a model with a `head` gets the backbone at lr * mult."""
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     head = getattr(model, "head", None)
@@ -22,8 +24,11 @@ def param_groups(model: nn.Module, lr: float, backbone_lr_mult: float = 1.0) -> 
         return [{"params": [p for _, p in trainable], "name": "all"}]
     head_ids = {id(p) for p in head.parameters()}
     groups = [
-        {"params": [p for _, p in trainable if id(p) not in head_ids], "lr": lr * backbone_lr_mult,
-         "name": "backbone"},
+        {
+            "params": [p for _, p in trainable if id(p) not in head_ids],
+            "lr": lr * backbone_lr_mult,
+            "name": "backbone",
+        },
         {"params": [p for _, p in trainable if id(p) in head_ids], "lr": lr, "name": "head"},
     ]
     return [g for g in groups if g["params"]]
@@ -38,11 +43,64 @@ def build_optimizer(opt_cfg: Any, reg_cfg: Any, model: nn.Module) -> torch.optim
     factory = instantiate(kwargs)
     groups = param_groups(model, float(opt_cfg.lr), mult)
     if not any(g["params"] for g in groups):
-        raise UserError("Every parameter is frozen: nothing to train (see `model.freeze`).", key="model.freeze")
+        raise UserError(
+            "Every parameter is frozen: nothing to train (see `model.freeze`).", key="model.freeze"
+        )
     return factory(groups, weight_decay=float(reg_cfg.get("weight_decay", 0.0)))
 
 
-def build_scheduler(sched_cfg: Any, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int):
+def unfreeze(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any = None,
+    backbone_lr_mult: float = 1.0,
+) -> int:
+    """Make every parameter trainable (`model.unfreeze_at_epoch`) and hand the newly trainable
+    ones to the optimizer as one more group at the head's lr * `backbone_lr_mult`.
+
+    The scheduler learns about the group too (its base lr, OneCycle's max/min lr), so the
+    schedule goes on for it. Returns how many tensors joined (0: nothing was frozen).
+    """
+    held = {id(p) for g in optimizer.param_groups for p in g["params"]}
+    if hasattr(model, "unfreeze"):
+        model.unfreeze()
+    else:
+        for p in model.parameters():
+            p.requires_grad_(True)
+    new = [p for p in model.parameters() if p.requires_grad and id(p) not in held]
+    if not new:
+        return 0
+    ref = next(
+        (g for g in optimizer.param_groups if g.get("name") == "head"), optimizer.param_groups[-1]
+    )
+    group: dict[str, Any] = {"params": new, "name": "unfrozen", "lr": ref["lr"] * backbone_lr_mult}
+    for key in ("initial_lr", "max_lr", "min_lr"):  # what schedulers keep per group
+        if key in ref:
+            group[key] = ref[key] * backbone_lr_mult
+    for key, value in ref.items():  # betas, momentum, weight decay, ...: as for the rest
+        group.setdefault(key, value)
+    optimizer.add_param_group(group)
+    if scheduler is not None:
+        if hasattr(scheduler, "base_lrs"):
+            scheduler.base_lrs.append(group.get("initial_lr", group["lr"]))
+        if hasattr(scheduler, "_last_lr"):
+            scheduler._last_lr.append(group["lr"])
+        if isinstance(getattr(scheduler, "min_lrs", None), list):  # ReduceLROnPlateau
+            scheduler.min_lrs.append(scheduler.min_lrs[-1])
+    return len(new)
+
+
+def head_lr(optimizer: torch.optim.Optimizer) -> float:
+    """The learning rate the run reports as `lr`: the head's (the whole net's if one group)."""
+    for g in optimizer.param_groups:
+        if g.get("name") in ("head", "all"):
+            return g["lr"]
+    return optimizer.param_groups[-1]["lr"]
+
+
+def build_scheduler(
+    sched_cfg: Any, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int
+):
     """Returns (scheduler or None, when): when is 'epoch', 'batch' or 'plateau'."""
     from hydra.utils import instantiate
 
@@ -60,7 +118,9 @@ def build_loss(name: str, task: str) -> nn.Module:
     if name == "auto":
         name = "cross_entropy" if task == "classification" else "mse"
     if name == "cross_entropy" and task != "classification":
-        raise UserError("`loss=cross_entropy` needs a classification dataset; use loss=mse.", key="loss")
+        raise UserError(
+            "`loss=cross_entropy` needs a classification dataset; use loss=mse.", key="loss"
+        )
     return nn.CrossEntropyLoss() if name == "cross_entropy" else _MSE()
 
 
@@ -68,9 +128,13 @@ class _MSE(nn.Module):
     """MSE that accepts (N,) or (N, 1) targets."""
 
     def forward(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return nn.functional.mse_loss(out.view_as(target) if out.numel() == target.numel() else out, target)
+        return nn.functional.mse_loss(
+            out.view_as(target) if out.numel() == target.numel() else out, target
+        )
 
 
 def l1_penalty(model: nn.Module) -> torch.Tensor:
     """sum |w| over weight matrices and kernels (not biases or norm scales)."""
-    return sum(p.abs().sum() for n, p in model.named_parameters() if p.requires_grad and p.dim() > 1)
+    return sum(
+        p.abs().sum() for n, p in model.named_parameters() if p.requires_grad and p.dim() > 1
+    )
