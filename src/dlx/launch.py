@@ -56,6 +56,7 @@ def task(cfg: DictConfig) -> float:
         OmegaConf.set_struct(cfg, False)
         cfg.num_threads = threads
         OmegaConf.set_struct(cfg, True)
+        log.info("torch threads: %d (this trial's share of %d cores)", threads, os.cpu_count() or 1)
     try:
         if cfg.trainer.devices > 1:
             from dlx.training.distributed import fit_parallel
@@ -71,11 +72,20 @@ def task(cfg: DictConfig) -> float:
         log.error("trial failed:\n%s", traceback.format_exc())
         reason = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
         write_metrics(run_dir, {"status": "failed", "error": reason, "choices": _choices(hc)})
-        return math.nan
+        return _failed_objective(cfg)
     OUTCOMES.append(metrics)
     if metrics["status"] in ("diverged", "interrupted") or metrics["best_value"] is None:
-        return math.nan
+        return _failed_objective(cfg) if multirun else math.nan
     return float(metrics["best_value"])
+
+
+def _failed_objective(cfg: DictConfig) -> float:
+    """A failed trial's objective: the worst value, so a Bayesian sweeper learns to avoid that
+    region (Optuna refuses NaN: hydra-optuna-sweeper would abort the whole search on it)."""
+    from dlx.sweep import objective_direction
+
+    monitor = OmegaConf.select(cfg, "early_stopping.monitor", default="val/loss")
+    return -math.inf if objective_direction(monitor) == "maximize" else math.inf
 
 
 def _argv(overrides: list[str], multirun: bool, config_dir: str | None) -> list[str]:

@@ -1,0 +1,221 @@
+"""`dlx sweep`: grid, Optuna and joblib sweeps, the ranked table, summary.csv, failed trials,
+and every trial's HParams inside its own TensorBoard run."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import FAST, run_dlx
+
+TINY = ["data.limit=300", *FAST]  # a few hundred digits: seconds per trial
+
+
+def read_summary(sweep_dir: Path) -> list[dict[str, str]]:
+    with open(sweep_dir / "summary.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def trial_dirs(sweep_dir: Path) -> list[Path]:
+    return sorted(p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir())
+
+
+def sweep_in_process(args: list[str]):
+    """`dlx sweep ARGS` in this process (no second torch import): (exit code, output)."""
+    from dlx.cli import app
+
+    result = CliRunner().invoke(app, ["sweep", *args])
+    return result.exit_code, result.output
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    sweep_dir = tmp_path_factory.mktemp("grid") / "sweep"
+    proc = run_dlx(
+        [
+            "sweep",
+            "opt=adam,sgd",
+            "opt.lr=0.1,0.01",
+            "epochs=2",
+            *TINY,
+            f"hydra.sweep.dir={sweep_dir}",
+        ],
+        cwd=sweep_dir.parent,
+        check=0,
+    )
+    return sweep_dir, proc.stdout
+
+
+def test_grid_sweep_runs_every_combination_and_ranks_them(grid):
+    sweep_dir, out = grid
+    assert len(trial_dirs(sweep_dir)) == 4
+    rows = read_summary(sweep_dir)
+    assert len(rows) == 4
+    assert [r["rank"] for r in rows] == ["1", "2", "3", "4"]
+    assert {tuple(r["overrides"].split()[:2]) for r in rows} == {
+        ("opt=adam", "opt.lr=0.1"),
+        ("opt=adam", "opt.lr=0.01"),
+        ("opt=sgd", "opt.lr=0.1"),
+        ("opt=sgd", "opt.lr=0.01"),
+    }
+    best_vals = [float(r["best_val"]) for r in rows]
+    assert best_vals == sorted(best_vals), "ranked by val/loss, lowest first"
+    assert all(r["status"] == "completed" and r["epochs"] == "2" and r["test_acc"] for r in rows)
+    assert "sweep: 4 trials ranked by val/loss" in out
+    best = rows[0]["overrides"].split()
+    assert f"reproduce it: dlx train {best[0]} {best[1]}" in out, "the best trial's overrides"
+
+
+def test_each_trial_fills_hparams_inside_its_own_run(grid):
+    from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
+    from tensorboard.plugins.hparams import metadata
+
+    sweep_dir, _ = grid
+    event_dirs = {p.parent for p in sweep_dir.rglob("events.out.tfevents.*")}
+    assert event_dirs == set(trial_dirs(sweep_dir)), "no stray sub-run next to the trials"
+    mux = EventMultiplexer()
+    mux.AddRunsFromDirectory(str(sweep_dir))
+    mux.Reload()
+    assert sorted(mux.Runs()) == ["0", "1", "2", "3"]
+    content = mux.PluginRunToTagToContent(metadata.PLUGIN_NAME)
+    lrs = set()
+    for run in mux.Runs():
+        start = metadata.parse_session_start_info_plugin_data(
+            content[run]["_hparams_/session_start_info"]
+        )
+        assert {"opt", "opt.lr", "batch_size"} <= set(start.hparams)
+        lrs.add(start.hparams["opt.lr"].number_value)
+        assert "_hparams_/experiment" in content[run]
+    assert lrs == {0.1, 0.01}
+
+
+def test_diverging_trial_is_marked_failed_and_the_sweep_succeeds(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    code, out = sweep_in_process(
+        ["opt.lr=1e-3,1e6", "epochs=3", *TINY, f"hydra.sweep.dir={sweep_dir}"]
+    )
+    assert code == 0, out
+    rows = {r["overrides"].split()[0]: r for r in read_summary(sweep_dir)}
+    assert rows["opt.lr=0.001"]["status"] == "completed" and rows["opt.lr=0.001"]["rank"] == "1"
+    bad = rows["opt.lr=1000000.0"]
+    assert (
+        bad["status"] == "failed (diverged)"
+        and bad["best_val"] == ""
+        and "divergence" in bad["error"]
+    )
+    assert "failed (diverged)" in out
+
+
+def test_sweep_exits_1_when_no_trial_succeeds(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    code, _ = sweep_in_process(
+        ["opt.lr=1e6,2e6", "epochs=1", *TINY, f"hydra.sweep.dir={sweep_dir}"]
+    )
+    assert code == 1
+    assert [r["status"] for r in read_summary(sweep_dir)] == ["failed (diverged)"] * 2
+
+
+def test_optuna_search_explores_the_preset_space(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    code, out = sweep_in_process(
+        [
+            "hparams_search=optuna",
+            "hydra.sweeper.n_trials=4",
+            "epochs=2",
+            *TINY,
+            f"hydra.sweep.dir={sweep_dir}",
+        ]
+    )
+    assert code == 0, out
+    rows = read_summary(sweep_dir)
+    assert len(rows) == 4 and all(r["status"] == "completed" for r in rows)
+    for r in rows:
+        params = dict(o.split("=", 1) for o in r["overrides"].split())
+        assert 1e-4 <= float(params["opt.lr"]) <= 1e-1
+        assert params["batch_size"] in ("32", "64", "128")
+        assert 0.0 <= float(params["reg.dropout"]) <= 0.5
+        assert float(params["reg.weight_decay"]) in (0.0, 1e-5, 1e-4, 1e-3)
+    assert (sweep_dir / "optimization_results.yaml").is_file()
+    results = (sweep_dir / "optimization_results.yaml").read_text()
+    assert rows[0]["best_val"][:6] in results, "Optuna's best is the table's best (same objective)"
+
+
+def test_optuna_direction_follows_the_monitored_metric():
+    from hydra import compose, initialize_config_dir
+
+    from dlx.config import conf_dir, register_resolvers
+    from dlx.sweep import SweepSummary
+
+    register_resolvers()
+    for monitor, direction in (("val/loss", "minimize"), ("val/acc", "maximize")):
+        with initialize_config_dir(str(conf_dir()), version_base="1.3", job_name="train"):
+            cfg = compose(
+                "config",
+                overrides=["hparams_search=optuna", f"early_stopping.monitor={monitor}"],
+                return_hydra_config=True,
+            )
+        SweepSummary().on_multirun_start(cfg)
+        assert cfg.hydra.sweeper.direction == direction
+
+
+def test_joblib_runs_trials_in_parallel_with_a_share_of_the_cores(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    run_dlx(
+        [
+            "sweep",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+            "opt=adam,sgd",
+            "epochs=2",
+            *TINY,
+            f"hydra.sweep.dir={sweep_dir}",
+        ],
+        cwd=tmp_path,
+        check=0,
+    )
+    rows = read_summary(sweep_dir)
+    assert sorted(r["overrides"].split()[0] for r in rows) == ["opt=adam", "opt=sgd"]
+    assert all(r["status"] == "completed" for r in rows)
+    share = max(1, (os.cpu_count() or 1) // 2)
+    for trial in trial_dirs(sweep_dir):
+        assert f"torch threads: {share} " in (trial / "train.log").read_text()
+
+
+def _fake_trial(sweep_dir: Path, name: str, overrides: list[str], metrics: dict) -> None:
+    (sweep_dir / name / ".hydra").mkdir(parents=True)
+    (sweep_dir / name / ".hydra" / "overrides.yaml").write_text(
+        "".join(f"- {o}\n" for o in overrides)
+    )
+    (sweep_dir / name / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_summary_marks_a_crashed_trial_failed_and_ranks_accuracy_highest_first(tmp_path):
+    from dlx.sweep import collect, rank, write_csv
+
+    def ok(acc):
+        return {
+            "status": "completed",
+            "monitor": "val/acc",
+            "best_value": acc,
+            "epochs_run": 3,
+            "val": {"loss": 1.0, "acc": acc},
+            "test": {"loss": 1.0, "acc": acc},
+        }
+
+    _fake_trial(tmp_path, "0", ["model.width=8"], ok(0.5))
+    _fake_trial(
+        tmp_path, "1", ["model.width=16"], {"status": "failed", "error": "RuntimeError: boom"}
+    )
+    _fake_trial(tmp_path, "2", ["model.width=32"], ok(0.9))
+    (tmp_path / "3" / ".hydra").mkdir(parents=True)  # a trial killed before it wrote anything
+    (tmp_path / "3" / ".hydra" / "overrides.yaml").write_text("- model.width=64\n")
+    rows = rank(collect(tmp_path))
+    write_csv(rows, tmp_path / "summary.csv")
+    table = [(r["trial"], r["status"]) for r in read_summary(tmp_path)]
+    assert table == [("2", "completed"), ("0", "completed"), ("1", "failed"), ("3", "failed")]
+    assert read_summary(tmp_path)[2]["error"] == "RuntimeError: boom"
