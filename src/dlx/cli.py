@@ -95,7 +95,9 @@ def sweep(
 @app.command("eval")
 def eval_(
     run_dir: str = typer.Argument(..., help="A run folder (outputs/DATE/TIME)."),
-    checkpoint: str = typer.Option("best", "--checkpoint", help="best | last"),
+    checkpoint: str | None = typer.Option(
+        None, "--checkpoint", show_default=False, help="best | last (default: what its test used)"
+    ),
     split: str = typer.Option("test", "--split", help="test | val"),
 ) -> None:
     """Reload a run's own config and checkpoint; print metrics, write eval.json."""

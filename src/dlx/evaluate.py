@@ -1,0 +1,184 @@
+"""`dlx eval RUN_DIR`: reload a finished run and measure it again.
+
+The model and data are rebuilt from the run's own `.hydra/config.yaml` by the training
+code (`training.loop.build`), the weights come from its checkpoint, and the metrics from
+the same `evaluate` the run used, so `dlx eval` on the test split reproduces the run's own
+test metric. It adds what a single number hides: a per-class table and a confusion
+matrix (classification) or the fit against the true function (regression).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dlx.errors import UserError
+
+CHECKPOINTS = ("best", "last")
+SPLITS = ("test", "val")
+
+
+def _run_metrics(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+@torch.no_grad()
+def predict_split(model, loader, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(outputs, targets) over a whole split, on the CPU."""
+    model.eval()
+    outs, ys = [], []
+    for xb, yb in loader:
+        outs.append(model(xb.to(device)).float().cpu())
+        ys.append(yb.cpu())
+    return torch.cat(outs), torch.cat(ys)
+
+
+def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Counts, rows: true class, columns: predicted class."""
+    index = target.long() * num_classes + pred.long()
+    return torch.bincount(index, minlength=num_classes * num_classes).reshape(
+        num_classes, num_classes
+    )
+
+
+def per_class(matrix: torch.Tensor, classes: list[str]) -> list[dict[str, Any]]:
+    """Precision, recall, F1 and support per class from a confusion matrix."""
+    m = matrix.double()
+    tp, support, predicted = m.diag(), m.sum(1), m.sum(0)
+    rows = []
+    for i, name in enumerate(classes):
+        p = (tp[i] / predicted[i]).item() if predicted[i] else 0.0
+        r = (tp[i] / support[i]).item() if support[i] else 0.0
+        f1 = 2 * p * r / (p + r) if p + r else 0.0
+        rows.append(
+            {"class": name, "precision": p, "recall": r, "f1": f1, "support": int(support[i])}
+        )
+    return rows
+
+
+def run_eval(
+    run_dir: str | Path, checkpoint: str | None = None, split: str = "test"
+) -> dict[str, Any]:
+    """Evaluate RUN_DIR's checkpoint on a split; print, write eval.json, log to TensorBoard.
+
+    `checkpoint=None` picks the checkpoint the run's own test used (metrics.json), else best.
+    """
+    from dlx.data.loader import make_loader
+    from dlx.tracking.tensorboard import Tracker
+    from dlx.training import checkpoint as ckpt
+    from dlx.training.loop import build, evaluate, read_config
+
+    run_dir = Path(run_dir)
+    cfg = read_config(run_dir)
+    run_metrics = _run_metrics(run_dir)
+    run_test = run_metrics.get("test") or {}
+    if checkpoint is None:
+        checkpoint = run_test.get("checkpoint") or "best"
+    if checkpoint not in CHECKPOINTS:
+        raise UserError(
+            f"Unknown checkpoint `{checkpoint}`. Allowed: {' | '.join(CHECKPOINTS)}.",
+            key="--checkpoint",
+        )
+    if split not in SPLITS:
+        raise UserError(f"Unknown split `{split}`. Allowed: {' | '.join(SPLITS)}.", key="--split")
+    path = run_dir / "checkpoints" / f"{checkpoint}.pt"
+    if not path.is_file():
+        hint = (
+            " (the run never improved on its first epoch?) Try --checkpoint last."
+            if checkpoint == "best"
+            else ""
+        )
+        raise UserError(f"No checkpoint at {path}.{hint}", key="--checkpoint")
+
+    b = build(cfg)  # the training code path: same data split, same model class
+    state = ckpt.load(path, map_location=b.device)
+    ckpt.load_model_state(b.model, state["model"], path)
+    epoch = int((state.get("run") or {}).get("epoch", 0))
+    dataset = b.data.test if split == "test" else b.data.val
+    loader = make_loader(dataset, max(cfg.batch_size, 256), False, b.device)  # as in fit()
+    metrics = evaluate(b.model, loader, b.loss_fn, b.data.task, b.device, cfg.precision)
+
+    result: dict[str, Any] = {
+        "run": str(run_dir),
+        "checkpoint": checkpoint,
+        "epoch": epoch,
+        "split": split,
+        "task": b.data.task,
+        "metrics": metrics,
+    }
+    if split == "test" and run_test.get("checkpoint") == checkpoint:
+        same = {k: run_test[k] for k in metrics if isinstance(run_test.get(k), (int, float))}
+        diff = max((abs(metrics[k] - v) for k, v in same.items()), default=0.0)
+        result["run_test"] = {"metrics": same, "max_abs_diff": diff}
+
+    tracker = Tracker(run_dir)  # appends to the run's own TensorBoard run
+    tag = f"eval/{split}"
+    tracker.scalars({f"{tag}/{k}": v for k, v in metrics.items()}, epoch)
+    if b.data.task == "classification":
+        outputs, targets = predict_split(b.model, loader, b.device)
+        classes = b.data.classes or [str(i) for i in range(b.data.num_classes)]
+        matrix = confusion_matrix(outputs.argmax(1), targets, len(classes))
+        result.update(
+            classes=classes, confusion_matrix=matrix.tolist(), per_class=per_class(matrix, classes)
+        )
+        from dlx.tracking.figures import confusion_figure
+
+        tracker.figure(
+            f"confusion_matrix/{split}", confusion_figure(matrix.numpy(), classes), epoch
+        )
+    elif b.data.true_fn is not None:
+        from dlx.tracking.figures import fit_figure
+        from dlx.training.loop import predict
+
+        x = torch.linspace(-1, 1, 512).unsqueeze(1)
+        xs, ys = dataset.tensors
+        fig = fit_figure(
+            x.squeeze(1),
+            b.data.true_fn(x).squeeze(1),
+            predict(b.model, x, b.device).squeeze(1),
+            xs.squeeze(1),
+            ys.squeeze(1),
+        )
+        tracker.figure(f"fit/{split}", fig, epoch)
+    tracker.close()
+
+    out = run_dir / "eval.json"
+    ckpt.atomic_write(out, lambda f: f.write(json.dumps(result, indent=2).encode()))
+    print_result(result, out)
+    return result
+
+
+def print_result(result: dict[str, Any], out: Path) -> None:
+    from rich.table import Table
+
+    from dlx.tracking.console import console
+
+    console.print(
+        f"[bold]dlx eval[/] {result['run']}  checkpoint [bold]{result['checkpoint']}[/] "
+        f"(epoch {result['epoch']}), split [bold]{result['split']}[/]"
+    )
+    console.print("  ".join(f"{k} [bold]{v:.6g}[/]" for k, v in result["metrics"].items()))
+    if "run_test" in result:
+        rt = result["run_test"]
+        own = "  ".join(f"{k} {v:.6g}" for k, v in rt["metrics"].items())
+        console.print(f"the run's own test: {own}  (largest difference {rt['max_abs_diff']:.1e})")
+    if result.get("per_class"):
+        table = Table(title="per class", title_justify="left")
+        for col in ("class", "precision", "recall", "f1", "support"):
+            table.add_column(col, justify="left" if col == "class" else "right")
+        for r in result["per_class"]:
+            table.add_row(
+                r["class"],
+                f"{r['precision']:.3f}",
+                f"{r['recall']:.3f}",
+                f"{r['f1']:.3f}",
+                str(r["support"]),
+            )
+        console.print(table)
+    console.print(
+        f"written: {out}  (figure in TensorBoard: dlx board {Path(result['run']).parent})"
+    )
