@@ -1,8 +1,10 @@
 """Datasets as one `DataBundle`: three splits plus what the model and the loss need to know.
 
 Each `conf/data/*.yaml` names a loader with `_target_`; `build_data(cfg)` calls it.
-In-memory splits are `TensorDataset`s (the fast path, batched by index); everything else
-is a regular `Dataset` read through a `DataLoader`.
+In-memory splits are `TensorDataset`s (the fast path, batched by index: digits, function,
+mnist, fashion_mnist, cifar10); everything else (imagefolder) is a regular `Dataset` read
+through a `DataLoader`. Every split is normalized the same way; augmentation
+(`data/augment.py`) touches the training split only.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class DataBundle:
     std: tuple[float, ...] = ()
     true_fn: Callable[[torch.Tensor], torch.Tensor] | None = None  # regression: the truth
     name: str = ""
+    augmentation: str = ""  # what augments the training split, and how (set by build_batch_augment)
+    notes: list[str] = field(default_factory=list)  # warnings for the start of the run
 
     @property
     def out_dim(self) -> int:

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
 
+from dlx.data.splits import resize_to
+
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -35,6 +37,7 @@ class TensorLoader:
         x, y = dataset.tensors
         self.x = x.to(device)
         self.y = y.to(device)
+        self.size = getattr(dataset, "size", None)  # ImageTensors kept native: resize per batch
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.generator = generator
@@ -58,33 +61,40 @@ class TensorLoader:
                 xb, yb = self.x[idx], self.y[idx]
             else:
                 xb, yb = self.x[start : start + bs], self.y[start : start + bs]
+            if self.size is not None:
+                xb = resize_to(xb, self.size)
             if self.augment is not None:
                 xb = self.augment(xb)
             yield xb, yb
 
 
-class _SeededShuffle(Sampler[int]):
-    """A shuffling sampler that draws from the loop's generator (same order as the fast path).
-
-    With several ranks each takes its interleaved share of every global batch.
-    """
+class _SeededShuffle(Sampler[list[int]]):
+    """A shuffling batch sampler that draws from the loop's generator (same batches as the fast
+    path). With several ranks each takes its interleaved share of every global batch, one list
+    per step, so every rank takes the same number of steps whatever the batch size."""
 
     def __init__(self, n: int, generator: torch.Generator, batch_size: int, rank: int, world: int):
-        self.n, self.generator, self.bs, self.rank, self.world = n, generator, batch_size, rank, world
+        self.n, self.generator, self.bs, self.rank, self.world = (
+            n,
+            generator,
+            batch_size,
+            rank,
+            world,
+        )
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[list[int]]:
         perm = torch.randperm(self.n, generator=self.generator)
-        if self.world == 1:
-            yield from perm.tolist()
-            return
         for start in range(0, self.n, self.bs):
             idx = perm[start : start + self.bs]
-            if len(idx) < self.world:
-                return
-            yield from idx[self.rank :: self.world].tolist()
+            if self.world > 1:
+                if len(idx) < self.world:  # every rank must step together
+                    return
+                idx = idx[self.rank :: self.world]
+            yield idx.tolist()
 
     def __len__(self) -> int:
-        return self.n if self.world == 1 else self.n // self.world
+        full, rest = divmod(self.n, self.bs)
+        return full + (1 if rest and rest >= self.world else 0)
 
 
 def make_loader(
@@ -100,15 +110,18 @@ def make_loader(
 ):
     """The fast path for in-memory tensors, a DataLoader for everything else."""
     if isinstance(dataset, TensorDataset):
-        return TensorLoader(dataset, batch_size, shuffle, device, generator, augment, rank, world_size)
+        return TensorLoader(
+            dataset, batch_size, shuffle, device, generator, augment, rank, world_size
+        )
     if num_workers is None:
         num_workers = min(4, max(0, (os.cpu_count() or 1) - 1))
-    per_rank = max(1, batch_size // world_size)
-    sampler = _SeededShuffle(len(dataset), generator, batch_size, rank, world_size) if shuffle else None
+    batches = None
+    if shuffle:
+        batches = _SeededShuffle(len(dataset), generator, batch_size, rank, world_size)
     return DataLoader(
         dataset,
-        batch_size=per_rank if shuffle else batch_size,
-        sampler=sampler,
+        batch_size=1 if shuffle else batch_size,  # shuffled: the batch sampler sizes the batches
+        batch_sampler=batches,
         num_workers=num_workers,
         pin_memory=device.type == "cuda",
         persistent_workers=num_workers > 0,
