@@ -74,13 +74,8 @@ class _SeededShuffle(Sampler[list[int]]):
     per step, so every rank takes the same number of steps whatever the batch size."""
 
     def __init__(self, n: int, generator: torch.Generator, batch_size: int, rank: int, world: int):
-        self.n, self.generator, self.bs, self.rank, self.world = (
-            n,
-            generator,
-            batch_size,
-            rank,
-            world,
-        )
+        self.n, self.generator, self.bs = n, generator, batch_size
+        self.rank, self.world = rank, world
 
     def __iter__(self) -> Iterator[list[int]]:
         perm = torch.randperm(self.n, generator=self.generator)
