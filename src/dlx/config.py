@@ -155,6 +155,31 @@ RULES: dict[str, tuple[Check, str]] = {
     "data.image_size": _rule(lambda v: v is None or positive_int(v), "null or an integer >= 1"),
     "data.n_points": _rule(lambda v: _int(v) and v >= 16, "an integer >= 16"),
     "data.noise": _rule(nonneg, "a number >= 0"),
+    "data.download": _rule(lambda v: isinstance(v, bool), "true | false"),
+    "data.root": _rule(
+        lambda v: v is None or (isinstance(v, str) and v.strip() != ""), "null or a folder path"
+    ),
+    "data.mean": _rule(
+        lambda v: (
+            v is None or (isinstance(v, (list, tuple)) and len(v) >= 1 and all(_num(m) for m in v))
+        ),
+        "null or a list of numbers, one per channel, e.g. [0.5,0.5,0.5]",
+    ),
+    "data.std": _rule(
+        lambda v: (
+            v is None
+            or (isinstance(v, (list, tuple)) and len(v) >= 1 and all(positive(s) for s in v))
+        ),
+        "null or a list of numbers > 0, one per channel",
+    ),
+    "aug.transforms": _rule(
+        lambda v: (
+            isinstance(v, (list, tuple))
+            and all(isinstance(t, dict) and isinstance(t.get("_target_"), str) for t in v)
+        ),
+        "a list of transforms, each with a `_target_`, e.g. "
+        "[{_target_:torchvision.transforms.RandomHorizontalFlip}]",
+    ),
     "model.activation": _rule(one_of(*ACTIVATIONS), " | ".join(ACTIVATIONS)),
     "model.init": _rule(one_of(*INITS), " | ".join(INITS)),
     "model.width": _rule(positive_int, "an integer >= 1"),

@@ -60,3 +60,11 @@ def log_start(tracker, console, model: nn.Module, data, example: torch.Tensor, c
             model.train(was_training)
         except Exception as exc:  # tracing can fail on exotic models; the run goes on
             console.warn(f"could not add the model graph to TensorBoard ({type(exc).__name__})")
+    if getattr(data, "augmentation", ""):
+        console.print(f"augmentation: {data.augmentation}")
+    for note in getattr(data, "notes", ()):
+        console.warn(note)
+    if data.is_image and getattr(tracker, "enabled", True):
+        from dlx.data.augment import sample_grid  # training images as the model sees them
+
+        tracker.image("aug/train_samples", sample_grid(data, cfg.get("aug")))
