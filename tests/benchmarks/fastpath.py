@@ -132,7 +132,7 @@ def run(quick: bool = False, repeats: int | None = None, log=print) -> list[Row]
     from dlx.models.cnn import LeNet
 
     n = 5_000 if quick else 20_000
-    n_train = 2_000 if quick else 10_000
+    n_train = 1_000 if quick else 4_000
     repeats = repeats or (1 if quick else 3)
     hwc, y = cifar_shaped(n)
     pipes = loaders(hwc, y)
