@@ -49,7 +49,7 @@ def test_runs_lists_finished_and_failed_runs_with_their_choices_and_metrics(tmp_
     lines = out.splitlines()
     finished = next(line for line in lines if "2030-01-01/10-00-00" in line)
     assert "model=mlp" in finished and "opt=sgd" in finished and "data=digits" in finished
-    assert f"val/loss {m['best_value']:.4g}" in finished
+    assert f"loss {m['best_value']:.4g}" in finished
     assert f"acc {m['test']['acc']:.4g}" in finished and "completed" in finished
     assert "epochs=2" in finished, "the command-line overrides"
     failed = next(line for line in lines if "multirun/2030-01-02/09-00-00/0" in line)

@@ -219,3 +219,16 @@ def test_summary_marks_a_crashed_trial_failed_and_ranks_accuracy_highest_first(t
     table = [(r["trial"], r["status"]) for r in read_summary(tmp_path)]
     assert table == [("2", "completed"), ("0", "completed"), ("1", "failed"), ("3", "failed")]
     assert read_summary(tmp_path)[2]["error"] == "RuntimeError: boom"
+
+
+def test_summary_leaves_out_trials_of_an_earlier_sweep_into_the_same_folder(tmp_path):
+    import time
+
+    from dlx.sweep import collect
+
+    ok = {"status": "completed", "monitor": "val/loss", "best_value": 1.0, "epochs_run": 1}
+    _fake_trial(tmp_path, "0", ["opt.lr=0.1"], ok)
+    _fake_trial(tmp_path, "1", ["opt.lr=0.2"], ok)
+    an_hour_ago = time.time() - 3600
+    os.utime(tmp_path / "1" / ".hydra" / "overrides.yaml", (an_hour_ago, an_hour_ago))
+    assert [r["trial"] for r in collect(tmp_path, since=time.time() - 60)] == ["0"]

@@ -88,7 +88,7 @@ def run_eval(
     path = run_dir / "checkpoints" / f"{checkpoint}.pt"
     if not path.is_file():
         hint = (
-            " (the run never improved on its first epoch?) Try --checkpoint last."
+            " (the run ended before its first validation, e.g. it diverged.) Try --checkpoint last."
             if checkpoint == "best"
             else ""
         )

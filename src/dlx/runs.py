@@ -98,21 +98,20 @@ def show_runs(directory: str | Path = "outputs") -> list[dict[str, Any]]:
         return "-" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
 
     table = Table(title=f"{len(rows)} runs under {root}", title_justify="left")
-    for col in ("run", "choices", "overrides", "best val", "test", "epochs", "status"):
-        table.add_column(col, justify="right" if col in ("best val", "test", "epochs") else "left")
+    table.add_column("run", overflow="fold")  # text wraps on a narrow terminal, never "…"
+    table.add_column("config", overflow="fold")  # group choices, then command-line overrides
+    for col in ("best val", "test", "epochs", "status"):
+        table.add_column(col, justify="left" if col == "status" else "right", no_wrap=True)
     colors = {"completed": "green", "stopped_early": "green", "diverged": "red", "failed": "red"}
     for r in rows:
-        best = f"{r['monitor']} {f(r['best_val'])}" if r["best_val"] is not None else "-"
+        metric = str(r["monitor"] or "val/loss").split("/")[-1]
+        best = f"{metric} {f(r['best_val'])}" if r["best_val"] is not None else "-"
         test = f"{r['test_name']} {f(r['test'])}" if r["test"] is not None else "-"
+        shown = r["choices"].split()
+        shown += [o for o in r["overrides"].split() if o not in shown]  # opt=sgd once, not twice
         color = colors.get(r["status"], "yellow")
         table.add_row(
-            r["run"],
-            r["choices"],
-            r["overrides"],
-            best,
-            test,
-            f(r["epochs"]),
-            f"[{color}]{r['status']}[/]",
+            r["run"], " ".join(shown), best, test, f(r["epochs"]), f"[{color}]{r['status']}[/]"
         )
     console.print(table)
     return rows

@@ -154,10 +154,13 @@ def print_table(rows: list[dict[str, Any]], sweep_dir: Path) -> None:
     )
     monitor = next((r["monitor"] for r in rows if r["monitor"]), "val/loss")
     table = Table(title=f"sweep: {len(rows)} trials ranked by {monitor}", title_justify="left")
-    for col in ("rank", "trial", "overrides", "best val", "test", "epochs", "status"):
-        table.add_column(
-            col, justify="right" if col in ("rank", "best val", "test", "epochs") else "left"
-        )
+    test_col = "test acc" if any(r["test_acc"] is not None for r in rows) else "test loss"
+    for col in ("#", "trial", "overrides", "best val", test_col, "epochs", "status"):
+        right = col not in ("trial", "overrides", "status")
+        if col == "overrides":  # wraps rather than lose its end to an ellipsis on a narrow terminal
+            table.add_column(col, overflow="fold")
+        else:
+            table.add_column(col, justify="right" if right else "left", no_wrap=True)
     for r in rows:
         test = r["test_acc"] if r["test_acc"] is not None else r["test_loss"]
         shown = " ".join(short_override(p) for p in r["params"] if p not in common)
@@ -195,7 +198,9 @@ class SweepSummary(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Runs before the sweeper is built: `direction: auto` follows early_stopping.monitor."""
         _LAST.clear()
-        _LAST["started"] = time.time() - 1.0  # file mtimes have coarse resolution on some disks
+        # Trials of an earlier sweep into the same folder are older than this one; the margin
+        # covers coarse file times and the clocks of other machines (SLURM, Ray) writing there.
+        _LAST["started"] = time.time() - 60.0
         logging.getLogger("alembic").setLevel(logging.WARNING)  # Optuna's import chatter
         sweeper = config.hydra.sweeper
         if "direction" in sweeper and sweeper.direction == "auto":
