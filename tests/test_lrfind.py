@@ -19,12 +19,13 @@ def lr_find_in_process(args: list[str]):
     return result.exit_code, result.output
 
 
-def test_lr_find_suggests_an_lr_and_logs_the_curve_in_its_own_folder(tmp_path):
-    out = tmp_path / "lr_find"
-    code, text = lr_find_in_process(
-        ["data.limit=300", "lr_find.steps=120", *FAST, f"hydra.run.dir={out}"]
-    )
+def test_lr_find_suggests_an_lr_and_logs_the_curve_in_its_own_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, text = lr_find_in_process(["data.limit=300", "lr_find.steps=120", *FAST])
     assert code == 0, text
+    folders = list(tmp_path.glob("outputs/lr_find/*/*"))
+    assert len(folders) == 1, "outputs/lr_find/DATE/TIME, apart from the training runs"
+    out = folders[0]
     result = json.loads((out / "lr_find.json").read_text())
     lrs, losses = result["lrs"], result["losses"]
     assert len(losses) == len(lrs) == result["steps_run"] <= 120
