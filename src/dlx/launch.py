@@ -46,6 +46,7 @@ def task(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from dlx.training.distributed import torchrun_env
     from dlx.training.loop import fit, write_metrics
 
     hc = HydraConfig.get()
@@ -58,7 +59,7 @@ def task(cfg: DictConfig) -> float:
         OmegaConf.set_struct(cfg, True)
         log.info("torch threads: %d (this trial's share of %d cores)", threads, os.cpu_count() or 1)
     try:
-        if cfg.trainer.devices > 1:
+        if cfg.trainer.devices > 1 or torchrun_env():
             from dlx.training.distributed import fit_parallel
 
             metrics = fit_parallel(cfg, run_dir, choices=_choices(hc))
@@ -140,6 +141,9 @@ def preflight(overrides: list[str], multirun: bool = False, config_dir: str | No
     from dlx.training.device import check_speed_options, resolve_device
 
     check_speed_options(cfg, resolve_device(cfg.device.type))
+    from dlx.training.distributed import check_devices
+
+    check_devices(cfg, multirun)
     return cfg
 
 
@@ -173,7 +177,12 @@ def _fresh_run_dir(overrides: list[str], cfg: DictConfig) -> list[str]:
 def train_once(overrides: list[str], config_dir: str | None = None) -> dict[str, Any]:
     """One run in this process; returns its metrics, raises UserError for bad input."""
     cfg = preflight(overrides, False, config_dir)
-    overrides = _fresh_run_dir(overrides, cfg)
+    from dlx.training.distributed import shared_run_overrides, torchrun_env
+
+    if torchrun_env():  # rank 0 picks the one run folder and tells the other ranks
+        overrides = shared_run_overrides(overrides, cfg, _fresh_run_dir)
+    else:
+        overrides = _fresh_run_dir(overrides, cfg)
     del OUTCOMES[:]
     run_hydra(overrides, False, config_dir)
     if not OUTCOMES:
@@ -189,6 +198,11 @@ def resume(run_dir: str, overrides: list[str]) -> dict[str, Any]:
     from dlx.training.loop import fit, read_config
 
     run_path = Path(run_dir)
+    from dlx.training.distributed import torchrun_env
+
+    if torchrun_env():
+        raise UserError(f"`--resume {run_dir}` under torchrun: resume without torchrun; the run's "
+                        "own trainer.devices starts its processes again.", key="--resume")
     cfg = read_config(run_path)
     if overrides:
         try:
@@ -207,6 +221,10 @@ def resume(run_dir: str, overrides: list[str]) -> dict[str, Any]:
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     try:
+        if cfg.trainer.devices > 1:
+            from dlx.training.distributed import fit_parallel
+
+            return fit_parallel(cfg, run_path, choices=choices, resume=True)
         return fit(cfg, run_path, resume=True, choices=choices)
     finally:
         root.removeHandler(handler)

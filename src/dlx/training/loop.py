@@ -53,6 +53,22 @@ class Dist:
     def is_main(self) -> bool:
         return self.rank == 0
 
+    def mean(self, t: torch.Tensor) -> torch.Tensor:
+        """The mean of `t` over the ranks (the same value on every rank)."""
+        if self.world_size == 1:
+            return t
+        t = t.detach().clone()
+        torch.distributed.all_reduce(t)
+        return t / self.world_size
+
+    def agree(self, flag: bool, device: torch.device) -> bool:
+        """True on every rank when it is true on any one: the ranks stop together."""
+        if self.world_size == 1:
+            return flag
+        t = torch.tensor(float(flag), device=device)
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+        return bool(t.item())
+
 
 @dataclass
 class RunState:
@@ -262,7 +278,7 @@ def fit(
                 optimizer.step()
             if sched_when == "batch":
                 scheduler.step()
-            d = data_loss.detach().float()
+            d = dist.mean(data_loss.detach().float())  # the global batch's loss, on every rank
             loss_sum += d * len(yb)
             worst = torch.maximum(worst, d)  # NaN propagates: caught at the next check
             seen += len(yb)
@@ -275,12 +291,12 @@ def fit(
                 check_divergence(worst.item())
                 console.step(every, loss_sum.item() / seen,
                              correct.item() / seen if task == "classification" else None)
-            if stop.requested:
+            if (dist.world_size == 1 or i % every == 0) and dist.agree(stop.requested, device):
                 return None
         check_divergence(worst.item())
         stats = {"loss": loss_sum.item() / max(seen, 1)}
         if task == "classification":
-            stats["acc"] = correct.item() / max(seen, 1)
+            stats["acc"] = dist.mean(correct.float() / max(seen, 1)).item()
         return stats
 
     monitor_key = cfg.early_stopping.monitor.split("/", 1)[1]
@@ -333,7 +349,7 @@ def fit(
                                      "early_stopping/best_value": stopper.best}, epoch)
                     console.print(f"[cyan]{msg}[/]")
                     break
-                if stop.requested:
+                if dist.agree(stop.requested, device):
                     status = "interrupted"
                     break
         except Diverged as exc:
