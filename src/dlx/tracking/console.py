@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -115,9 +116,11 @@ class RunConsole:
                                                if isinstance(v, (int, float))))
         diag = metrics.get("diagnosis")
         if diag:
-            table.add_row("verdict", f"[bold]{diag['verdict']}[/] - {diag.get('evidence', '')}")
-            if diag.get("try"):
-                table.add_row("try", "  ".join(diag["try"]))
+            hue = {"good fit": "green", "diverged": "red"}.get(diag["verdict"], "yellow")
+            table.add_row("verdict", f"[bold {hue}]{diag['verdict']}[/]")
+            table.add_row("evidence", escape(diag.get("evidence", "")))
+            if diag.get("try"):  # overrides, e.g. reg=[l2,dropout]: brackets are not markup
+                table.add_row("try", "  ".join(escape(t) for t in diag["try"]))
         table.add_row("wall time", f"{metrics['wall_time_s']:.1f} s")
         table.add_row("run folder", run_dir)
         console.print(table)

@@ -68,3 +68,58 @@ def log_start(tracker, console, model: nn.Module, data, example: torch.Tensor, c
         from dlx.data.augment import sample_grid  # training images as the model sees them
 
         tracker.image("aug/train_samples", sample_grid(data, cfg.get("aug")))
+
+
+def first_conv(model: nn.Module) -> tuple[str, nn.Conv2d] | None:
+    """The first 2-D convolution of a model (LeNet's `features.0`, ResNet's `conv1`), if any."""
+    return next(((n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)), None)
+
+
+def _tiles(x: torch.Tensor, side: int) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C, side, side): each tile scaled to [0, 1] (its own min and max) and
+    resized (nearest up, area down) so small filters and 8x8 digits can be seen."""
+    x = x.detach().float().cpu()
+    lo = x.amin(dim=(1, 2, 3), keepdim=True)
+    hi = x.amax(dim=(1, 2, 3), keepdim=True)
+    x = (x - lo) / (hi - lo).clamp_min(1e-12)
+    if x.shape[-1] == side and x.shape[-2] == side:
+        return x
+    mode = "nearest" if side >= x.shape[-1] else "area"
+    return torch.nn.functional.interpolate(x, size=(side, side), mode=mode)
+
+
+@torch.no_grad()
+def log_conv_layer(tracker, model: nn.Module, images: torch.Tensor, step: int, n_images: int = 4,
+                   max_maps: int = 16) -> None:
+    """The first conv layer's filters (`filters/<layer>`) and its feature maps for a few
+    validation images (`feature_maps/<layer>`: a row per image, the input then one map per
+    filter), as TensorBoard images. Logged at the start and the end: what the filters learned."""
+    found = first_conv(model)
+    if found is None or not getattr(tracker, "enabled", True):
+        return
+    from torchvision.utils import make_grid
+
+    name, conv = found
+    w = conv.weight.detach()  # (out, in, kh, kw); RGB filters show as colour, others as gray
+    filters = w if w.shape[1] in (1, 3) else w.mean(dim=1, keepdim=True)
+    grid = make_grid(_tiles(filters, 48), nrow=min(8, len(filters)), padding=2, pad_value=1.0)
+    tracker.image(f"filters/{name}", grid, step)
+
+    maps: list[torch.Tensor] = []
+    handle = conv.register_forward_hook(lambda m, i, o: maps.append(o.detach()))
+    was_training = model.training
+    model.eval()
+    try:
+        x = images[:n_images]
+        model(x)
+    finally:
+        handle.remove()
+        model.train(was_training)
+    fmap = maps[0][:, :max_maps].float()  # (images, maps, h, w)
+    side = min(64, max(48, fmap.shape[-1]))
+    inputs = _tiles(x if x.shape[1] in (1, 3) else x[:, :1], side).expand(-1, 3, -1, -1)
+    tiles = []
+    for img, m in zip(inputs, fmap, strict=True):
+        tiles += [img, *_tiles(m.unsqueeze(1), side).expand(-1, 3, -1, -1)]
+    grid = make_grid(tiles, nrow=fmap.shape[1] + 1, padding=2, pad_value=1.0)
+    tracker.image(f"feature_maps/{name}", grid, step)

@@ -25,9 +25,9 @@ from dlx.data.loader import make_loader
 from dlx.errors import UserError
 from dlx.models import build_model, count_parameters, min_input_size
 from dlx.tracking.console import RunConsole
-from dlx.tracking.diagnostics import GradientMonitor, diagnose
+from dlx.tracking.diagnostics import GradientMonitor, diagnose, diagnosis_markdown
 from dlx.tracking.tensorboard import Tracker
-from dlx.tracking.visuals import log_start
+from dlx.tracking.visuals import log_conv_layer, log_start
 from dlx.training import checkpoint
 from dlx.training.device import autocast, check_speed_options, grad_scaler, resolve_device
 from dlx.training.early_stopping import EarlyStopping
@@ -228,10 +228,11 @@ def fit(
     example = next(iter(val_loader))[0].to(device)
     if not resume:
         log_start(tracker, console, model, data, example, cfg)
+        log_conv_layer(tracker, model, example, 0)  # the filters at init, to compare with the end
         save("last.pt")  # epoch 0: an interrupted first epoch still leaves a loadable checkpoint
     else:
         console.print(f"resuming from epoch {state.epoch} ({ckpt_dir / 'last.pt'})")
-    grads = GradientMonitor(model, tracker, console, cfg.log.grad_norm_every)
+    grads = GradientMonitor(model, tracker, console, cfg.log.grad_norm_every, scaler=scaler)
     l1 = float(cfg.reg.l1)
     every = int(cfg.log.every_n_steps)
     limit = float(cfg.divergence_factor)
@@ -306,7 +307,8 @@ def fit(
                 if unfreeze_at and epoch == unfreeze_at + 1:
                     n = unfreeze(model, optimizer, scheduler, backbone_mult)
                     if n:
-                        grads = GradientMonitor(model, tracker, console, cfg.log.grad_norm_every)
+                        grads = GradientMonitor(model, tracker, console, cfg.log.grad_norm_every,
+                                                scaler=scaler)
                         msg = (f"Unfrozen at epoch {epoch}: {n} more tensors train from now on, "
                                f"at lr x {backbone_mult:g} (opt.backbone_lr_mult).")
                         tracker.text("model/unfreeze", msg, epoch)
@@ -368,6 +370,7 @@ def fit(
             test_ckpt = "last"
         test_stats = evaluate(model, test_loader, loss_fn, task, device, cfg.precision)
         test_stats["checkpoint"] = test_ckpt
+        log_conv_layer(tracker, model, example, state.epoch)  # what the filters learned
         if data.true_fn is not None and main:
             from dlx.tracking.figures import fit_figure
 
@@ -398,12 +401,12 @@ def fit(
         "parameters": {"trainable": trainable, "frozen": frozen},
         "choices": dict(choices or {}),
         "error": error,
-        "diagnosis": diagnose(state.history, task, status),
+        "diagnosis": diagnose(state.history, task, status, initial_loss=state.initial_loss,
+                              error=error, cfg=cfg),
         "history": state.history,
     }
     if main:
-        tracker.text("diagnosis", f"**{metrics['diagnosis']['verdict']}**: {metrics['diagnosis']['evidence']}",
-                     state.epoch)
+        tracker.text("diagnosis", diagnosis_markdown(metrics["diagnosis"]), state.epoch)
         hp = {**{f"choice/{k}": v for k, v in (choices or {}).items()}, **flat_hparams(cfg)}
         final = {"hparam/best_val_loss": best_hist["val"]["loss"] if best_hist else float("nan")}
         if test_stats:
