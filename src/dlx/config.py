@@ -59,15 +59,52 @@ def compose(overrides: Iterable[str] = (), config_dir: str | None = None) -> Dic
         with initialize_config_dir(str(conf_dir()), version_base="1.3", job_name="train"):
             cfg = hydra_compose("config", overrides=overrides, return_hydra_config=False)
     except Exception as exc:  # Hydra/OmegaConf errors: shown cleanly, exit 2
-        raise hydra_error(exc) from None
+        raise hydra_error(exc, overrides, config_dir) from None
     finally:
         GlobalHydra.instance().clear()
     return cfg
 
 
-def hydra_error(exc: BaseException) -> UserError:
+def _unparsable(overrides: Iterable[str]) -> str | None:
+    """The first override Hydra's grammar rejects (its own message does not say which)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for override in overrides:
+        try:
+            parser.parse_override(override)
+        except Exception:
+            return override
+    return None
+
+
+def group_options(group: str, config_dir: str | None = None) -> list[str]:
+    """The options of a config group (`conf/<group>/*.yaml`, plus a user's --config-dir)."""
+    folders = [conf_dir() / group] + ([Path(config_dir) / group] if config_dir else [])
+    return sorted({p.stem for folder in folders if folder.is_dir() for p in folder.glob("*.yaml")})
+
+
+def hydra_error(
+    exc: BaseException, overrides: Iterable[str] = (), config_dir: str | None = None
+) -> UserError:
     """Turn Hydra's and OmegaConf's own exceptions into one clean message."""
+    import re
+
     msg = str(exc).strip()
+    if type(exc).__name__ == "OverrideParseException":
+        bad = _unparsable(overrides)
+        if bad is not None:
+            key = bad.split("=", 1)[0].lstrip("+~")
+            msg = f"Cannot parse the override `{bad}` (key `{key}`): {msg}"
+    missing = re.search(r"Could not load '([\w/]+)/([^'/]+)'", msg)
+    if missing and "Available options" not in msg:
+        group, option = missing.groups()
+        options = group_options(group, config_dir)
+        if options and option not in options:
+            msg = (
+                f"Unknown option `{option}` for the config group `{group}`.\n"
+                f"Available options in '{group}': {', '.join(options)}"
+            )
     cause = exc.__cause__
     if cause is not None and str(cause).strip() and str(cause).strip() not in msg:
         msg = f"{msg}\n{str(cause).strip()}"
@@ -136,7 +173,9 @@ RULES: dict[str, tuple[Check, str]] = {
     "opt.momentum": _rule(lambda v: _num(v) and 0 <= v < 1, "a number in [0, 1)"),
     "opt.alpha": _rule(lambda v: _num(v) and 0 <= v < 1, "a number in [0, 1)"),
     "opt.betas": _rule(
-        lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(_num(b) and 0 <= b < 1 for b in v),
+        lambda v: (
+            isinstance(v, (list, tuple)) and len(v) == 2 and all(_num(b) and 0 <= b < 1 for b in v)
+        ),
         "two numbers in [0, 1), e.g. [0.9,0.999]",
     ),
     "opt.backbone_lr_mult": _rule(nonneg, "a number >= 0"),
@@ -185,7 +224,9 @@ RULES: dict[str, tuple[Check, str]] = {
     "model.width": _rule(positive_int, "an integer >= 1"),
     "model.depth": _rule(lambda v: _int(v) and v >= 0, "an integer >= 0"),
     "model.hidden": _rule(
-        lambda v: positive_int(v) or (isinstance(v, (list, tuple)) and all(positive_int(h) for h in v)),
+        lambda v: (
+            positive_int(v) or (isinstance(v, (list, tuple)) and all(positive_int(h) for h in v))
+        ),
         "an integer >= 1 (or a list of them)",
     ),
     "model.channels": _rule(
@@ -203,6 +244,30 @@ RULES: dict[str, tuple[Check, str]] = {
     "model.head_dropout": _rule(lambda v: _num(v) and 0 <= v < 1, "a number in [0, 1)"),
     "model.first_kernel": _rule(lambda v: positive_int(v) and v % 2 == 1, "an odd integer >= 1"),
     "device.type": _rule(one_of(*DEVICES), " | ".join(DEVICES)),
+    "opt.nesterov": _rule(lambda v: isinstance(v, bool), "true | false"),
+    "opt.eps": _rule(positive, "a number > 0"),
+    "sched.step_size": _rule(positive_int, "an integer >= 1"),
+    "sched.gamma": _rule(lambda v: _num(v) and 0 < v <= 1, "a number in (0, 1]"),
+    "sched.factor": _rule(fraction, "a number in (0, 1)"),
+    "sched.patience": _rule(lambda v: _int(v) and v >= 0, "an integer >= 0"),
+    "sched.eta_min": _rule(nonneg, "a number >= 0"),
+    "sched.pct_start": _rule(fraction, "a number in (0, 1)"),
+    "sched.T_max": _rule(positive_int, "an integer >= 1"),
+    "sched.max_lr": _rule(positive, "a number > 0"),
+    "name": _rule(
+        lambda v: (
+            v is None
+            or (
+                isinstance(v, (str, int))
+                and not isinstance(v, bool)
+                and str(v).strip(". ") != ""
+                and not any(c in str(v) for c in "/\\:")
+            )
+        ),
+        "null or a short name without / \\ or : (it becomes part of the run folder's name)",
+    ),
+    "log.histograms": _rule(lambda v: isinstance(v, bool), "true | false"),
+    "log.graph": _rule(lambda v: isinstance(v, bool), "true | false"),
     "log.every_n_steps": _rule(positive_int, "an integer >= 1"),
     "log.grad_norm_every": _rule(lambda v: _int(v) and v >= 0, "an integer >= 0 (0 = off)"),
 }

@@ -7,6 +7,7 @@ with one message and no run folder is created for it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -46,8 +47,10 @@ def task(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from dlx.training.checkpoint import run_lock
     from dlx.training.distributed import torchrun_env
     from dlx.training.loop import fit, write_metrics
+    from dlx.training.signals import StopRequested
 
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
@@ -59,12 +62,16 @@ def task(cfg: DictConfig) -> float:
         OmegaConf.set_struct(cfg, True)
         log.info("torch threads: %d (this trial's share of %d cores)", threads, os.cpu_count() or 1)
     try:
-        if cfg.trainer.devices > 1 or torchrun_env():
-            from dlx.training.distributed import fit_parallel
+        # Ctrl-C from here on stops the run cleanly; one process writes this folder at a time.
+        torchrun = torchrun_env()  # under torchrun all ranks share the folder; rank 0 holds it
+        lock = run_lock(run_dir) if not torchrun or torchrun[0] == 0 else contextlib.nullcontext()
+        with StopRequested(), lock:
+            if cfg.trainer.devices > 1 or torchrun:
+                from dlx.training.distributed import fit_parallel
 
-            metrics = fit_parallel(cfg, run_dir, choices=_choices(hc))
-        else:
-            metrics = fit(cfg, run_dir, choices=_choices(hc))
+                metrics = fit_parallel(cfg, run_dir, choices=_choices(hc))
+            else:
+                metrics = fit(cfg, run_dir, choices=_choices(hc))
     except Exception as exc:
         if not multirun:
             OUTCOMES.append({"status": "error", "exception": exc})
@@ -75,6 +82,8 @@ def task(cfg: DictConfig) -> float:
         write_metrics(run_dir, {"status": "failed", "error": reason, "choices": _choices(hc)})
         return _failed_objective(cfg)
     OUTCOMES.append(metrics)
+    if multirun and metrics["status"] == "interrupted":
+        raise KeyboardInterrupt  # Ctrl-C stops the whole sweep, not just this trial
     if metrics["status"] in ("diverged", "interrupted") or metrics["best_value"] is None:
         return _failed_objective(cfg) if multirun else math.nan
     return float(metrics["best_value"])
@@ -144,7 +153,50 @@ def preflight(overrides: list[str], multirun: bool = False, config_dir: str | No
     from dlx.training.distributed import check_devices
 
     check_devices(cfg, multirun)
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    folder = _override_value(overrides, key)
+    if folder is not None:
+        check_writable(Path(folder), key)
     return cfg
+
+
+def _override_value(overrides: list[str], key: str) -> str | None:
+    """The value the last `key=...` (or `+key=`/`++key=`) override sets, as typed."""
+    value = None
+    for o in overrides:
+        name, eq, rest = o.lstrip("+").partition("=")
+        if eq and name.strip() == key:
+            value = rest.strip().strip("'\"")
+    return value
+
+
+def check_writable(folder: Path, key: str) -> None:
+    """A run folder that cannot be created or written is bad input (exit 2), found before any
+    work: the nearest folder that exists must be a writable directory."""
+    probe = folder.absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UserError(f"Cannot create the run folder {folder} (`{key}`): {probe} is a file, "
+                        f"not a folder. Set `{key}` to a folder you can write.", key=key)
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UserError(f"Cannot write the run folder {folder} (`{key}`): {probe} is not writable. "
+                        f"Set `{key}` to a folder you can write.", key=key)
+
+
+def refuse_existing_run(overrides: list[str]) -> None:
+    """A new run never lands on top of another run's checkpoints and metrics.json."""
+    folder = _override_value(overrides, "hydra.run.dir")
+    if folder is None:
+        return
+    run = Path(folder)
+    if (run / "metrics.json").exists() or (run / "checkpoints" / "last.pt").exists():
+        raise UserError(
+            f"`hydra.run.dir={folder}` already holds a run (its metrics.json / checkpoints would "
+            f"be overwritten). Continue it with `dlx train --resume {folder}`, or pick a new "
+            "folder.",
+            key="hydra.run.dir",
+        )
 
 
 def _fresh_run_dir(overrides: list[str], cfg: DictConfig) -> list[str]:
@@ -177,6 +229,7 @@ def _fresh_run_dir(overrides: list[str], cfg: DictConfig) -> list[str]:
 def train_once(overrides: list[str], config_dir: str | None = None) -> dict[str, Any]:
     """One run in this process; returns its metrics, raises UserError for bad input."""
     cfg = preflight(overrides, False, config_dir)
+    refuse_existing_run(overrides)
     from dlx.training.distributed import shared_run_overrides, torchrun_env
 
     if torchrun_env():  # rank 0 picks the one run folder and tells the other ranks
@@ -193,22 +246,70 @@ def train_once(overrides: list[str], config_dir: str | None = None) -> dict[str,
     return outcome
 
 
+def _resume_overrides(cfg: DictConfig, overrides: list[str]) -> DictConfig:
+    """Apply `key=value` overrides to a run's saved config. Its config groups stay: a resumed
+    run is the same model, data and optimizer; values such as `epochs=20` may change."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception as exc:
+        raise hydra_error(exc, overrides) from None
+    groups = {p.name for p in conf_dir().iterdir() if p.is_dir()}
+    OmegaConf.set_struct(cfg, True)
+    for o in parsed:
+        key = o.key_or_group
+        if o.is_sweep_override():
+            raise UserError(f"`{o.input_line}`: `--resume` continues one run; it cannot sweep.",
+                            key=key)
+        if key.split(".")[0] == "hydra" or key in groups or o.is_delete():
+            raise UserError(
+                f"`{o.input_line}`: a resumed run keeps its folder and its config groups "
+                f"({', '.join(sorted(groups - {'hydra'}))}); only values can change, "
+                "e.g. epochs=20.",
+                key=key,
+            )
+        try:
+            if o.is_add() or o.is_force_add():
+                OmegaConf.set_struct(cfg, False)
+            OmegaConf.update(cfg, key, o.value(), merge=True)
+        except Exception as exc:
+            raise hydra_error(exc, overrides) from None
+        finally:
+            OmegaConf.set_struct(cfg, True)
+    return cfg
+
+
 def resume(run_dir: str, overrides: list[str]) -> dict[str, Any]:
     """Continue a run in its own folder from checkpoints/last.pt (no new Hydra run)."""
+    from dlx.training.checkpoint import atomic_write, run_lock
     from dlx.training.loop import fit, read_config
+    from dlx.training.signals import StopRequested
 
     run_path = Path(run_dir)
+    where = f"`--resume {run_dir}`"
     from dlx.training.distributed import torchrun_env
 
     if torchrun_env():
-        raise UserError(f"`--resume {run_dir}` under torchrun: resume without torchrun; the run's "
-                        "own trainer.devices starts its processes again.", key="--resume")
-    cfg = read_config(run_path)
+        raise UserError(f"{where} under torchrun: resume without torchrun; the run's own "
+                        "trainer.devices starts its processes again.", key="--resume")
+    if not run_path.is_dir():
+        raise UserError(f"{where}: there is no such folder.", key="--resume")
+    if not (run_path / ".hydra" / "config.yaml").is_file():
+        raise UserError(f"{where}: not a dlx run folder (no .hydra/config.yaml). Give the folder "
+                        "of one run, e.g. outputs/DATE/TIME.", key="--resume")
+    if not (run_path / "checkpoints" / "last.pt").is_file():
+        raise UserError(f"{where}: the run has no checkpoints/last.pt to continue from (it stopped "
+                        "before its first checkpoint); start it again instead.", key="--resume")
+    check_writable(run_path / "checkpoints", "--resume")
+    try:
+        cfg = read_config(run_path)
+    except UserError:
+        raise
+    except Exception as exc:  # a damaged config.yaml
+        raise UserError(f"{where}: cannot read .hydra/config.yaml: {exc}", key="--resume") from None
     if overrides:
-        try:
-            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
-        except Exception as exc:
-            raise hydra_error(exc) from None
+        cfg = _resume_overrides(cfg, overrides)
     validate(cfg)
     choices = {}
     hydra_yaml = run_path / ".hydra" / "hydra.yaml"
@@ -221,11 +322,17 @@ def resume(run_dir: str, overrides: list[str]) -> dict[str, Any]:
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     try:
-        if cfg.trainer.devices > 1:
-            from dlx.training.distributed import fit_parallel
+        with StopRequested(), run_lock(run_path):
+            if cfg.trainer.devices > 1:
+                from dlx.training.distributed import fit_parallel
 
-            return fit_parallel(cfg, run_path, choices=choices, resume=True)
-        return fit(cfg, run_path, resume=True, choices=choices)
+                metrics = fit_parallel(cfg, run_path, choices=choices, resume=True)
+            else:
+                metrics = fit(cfg, run_path, resume=True, choices=choices)
+            if overrides:  # later resumes and `dlx eval` see the config this run now has
+                text = OmegaConf.to_yaml(cfg).encode()
+                atomic_write(run_path / ".hydra" / "config.yaml", lambda f: f.write(text))
+            return metrics
     finally:
         root.removeHandler(handler)
         handler.close()

@@ -11,13 +11,14 @@ from typing import Any
 
 
 class Tracker:
-    def __init__(self, log_dir: str | Path, enabled: bool = True) -> None:
+    def __init__(self, log_dir: str | Path, enabled: bool = True, purge_step: int | None = None) -> None:
+        """`purge_step`: a resumed run hides the events the interrupted one wrote at steps >= it."""
         self.enabled = enabled
         self.writer = None
         if enabled:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(log_dir=str(log_dir))
+            self.writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
 
     def scalar(self, tag: str, value: float, step: int) -> None:
         if self.writer:

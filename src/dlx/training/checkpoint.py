@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +23,26 @@ from dlx.errors import UserError
 FORMAT = "dlx-checkpoint/1"
 
 
+def _file_mode() -> int:
+    """The mode an ordinary new file gets (mkstemp's temp files are 0600)."""
+    try:  # Linux: read the umask without changing it (os.umask would race other threads)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write(path: Path, write) -> None:
     """Call `write(fileobj)` on a temp file next to `path`, fsync, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, _file_mode())
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -41,6 +58,48 @@ def atomic_write(path: Path, write) -> None:
         os.close(dir_fd)
 
 
+def remove_stale_temp_files(folder: Path) -> list[Path]:
+    """Delete the temp files a killed writer left behind (call it holding `run_lock`)."""
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp)
+    return removed
+
+
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """One writer per run folder: a run and a `--resume` of it (or two resumes) never write
+    the same checkpoints at once. The OS drops the lock when the process dies, even by kill -9."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; a run folder is still per run
+        yield
+        return
+    lock_dir = Path(run_dir) / "checkpoints"
+    try:
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        f = open(lock_dir / ".lock", "a")  # noqa: SIM115 (held for the whole run)
+    except OSError as exc:
+        raise UserError(
+            f"Cannot write to the run folder {run_dir}: {exc.strerror}.", key="hydra.run.dir"
+        ) from None
+    try:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(
+                f"{run_dir} is in use by another dlx process (the run, or a `--resume` of it, is "
+                "still going). Wait for it to end or stop it first."
+            ) from None
+        remove_stale_temp_files(lock_dir)
+        for tmp in Path(run_dir).glob(".metrics.json.*.tmp"):
+            tmp.unlink(missing_ok=True)
+        yield
+    finally:
+        f.close()
+
+
 def save(path: Path, state: dict[str, Any]) -> None:
     atomic_write(Path(path), lambda f: torch.save({"format": FORMAT, **state}, f))
 
@@ -53,12 +112,19 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        what = next(
+            (ln for ln in lines if "GLOBAL" in ln or "Unsupported" in ln), lines[0] if lines else ""
+        )
         raise UserError(
-            f"Refused to load {path}: it holds more than tensors and plain data "
-            f"(weights_only=True blocks code in checkpoints). Detail: {str(exc).splitlines()[0]}"
+            f"Refused to load {path}: it holds more than tensors and plain data, and dlx never "
+            f"runs code from a checkpoint (weights_only=True). {what[:300]}"
         ) from None
     except Exception as exc:  # truncated zip, foreign format, ...
-        raise UserError(f"{path} is not a readable checkpoint (truncated or corrupt?): {exc}") from None
+        detail = str(exc).split(". ")[0].splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise UserError(
+            f"{path} is not a readable checkpoint (truncated or corrupt?): {detail}"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"{path} is not a dlx checkpoint (no '{FORMAT}' marker).")
     return state
@@ -73,6 +139,39 @@ def load_model_state(model: torch.nn.Module, state_dict: dict[str, Any], path: P
         raise UserError(
             f"The checkpoint {path} was made by a different model config than this one "
             f"(check `model=...` and its keys): {' '.join(first)}"
+        ) from None
+
+
+TRAINING_KEYS = ("model", "optimizer", "early_stopping", "run", "rng")
+
+
+def check_resumable(state: dict[str, Any], model_target: str, path: Path) -> None:
+    """A checkpoint to continue training from: complete, and made by the same kind of model."""
+    missing = [k for k in TRAINING_KEYS if k not in state]
+    if missing:
+        raise UserError(
+            f"{path} cannot be resumed from: it lacks {', '.join(missing)} "
+            "(a weights-only or damaged checkpoint)."
+        )
+    saved_target = state.get("model_target")
+    if saved_target and saved_target != model_target:
+        raise UserError(
+            f"The checkpoint {path} was made by model `{saved_target}`, but the config asks for "
+            f"`{model_target}` (check `model=...`).",
+            key="model",
+        )
+
+
+def load_optimizer_state(
+    optimizer: torch.optim.Optimizer, state: dict[str, Any], path: Path
+) -> None:
+    try:
+        optimizer.load_state_dict(state)
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise UserError(
+            f"The optimizer state in {path} does not fit this config's optimizer or model "
+            f"(check `opt=...` and `model=...`): {exc}",
+            key="opt",
         ) from None
 
 

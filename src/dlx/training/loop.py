@@ -104,7 +104,18 @@ def build(cfg: DictConfig) -> Built:
     data = build_data(cfg.data, cfg.seed, min_input_size(cfg.model))
     loss_fn = build_loss(cfg.loss, data.task)
     torch.manual_seed(cfg.seed)  # the init does not depend on how the data was built
-    model = build_model(cfg.model, cfg.reg, data).to(device)
+    try:
+        model = build_model(cfg.model, cfg.reg, data).to(device)
+    except Exception as exc:
+        from hydra.errors import InstantiationException
+
+        if not isinstance(exc, InstantiationException) or data.is_image:
+            raise
+        raise UserError(  # e.g. model=cnn on data=function: a conv net needs images
+            f"`model` {cfg.model._target_} cannot be built for data={data.name}, whose inputs "
+            f"are not images (shape {tuple(data.in_shape)}); use model=mlp or model=shallow.",
+            key="model",
+        ) from None
     if cfg.channels_last and data.is_image:
         model = model.to(memory_format=torch.channels_last)
     return Built(cfg, device, data, model, loss_fn)
@@ -182,10 +193,11 @@ def fit(
 
     if resume:
         saved = checkpoint.load(ckpt_dir / "last.pt", map_location=device)
+        checkpoint.check_resumable(saved, str(cfg.model._target_), ckpt_dir / "last.pt")
         checkpoint.load_model_state(model, saved["model"], ckpt_dir / "last.pt")
         if unfreeze_at and saved["run"]["epoch"] > unfreeze_at:  # the saved optimizer has them
             unfreeze(model, optimizer, scheduler, backbone_mult)
-        optimizer.load_state_dict(saved["optimizer"])
+        checkpoint.load_optimizer_state(optimizer, saved["optimizer"], ckpt_dir / "last.pt")
         if scheduler is not None and saved.get("scheduler"):
             scheduler.load_state_dict(saved["scheduler"])
         if scaler is not None and saved.get("scaler"):
@@ -224,7 +236,8 @@ def fit(
     if cfg.compile:
         net = torch.compile(net)
 
-    tracker = Tracker(run_dir, enabled=main)
+    # A resumed run hides what the interrupted one logged after its last checkpoint.
+    tracker = Tracker(run_dir, enabled=main, purge_step=state.global_step + 1 if resume else None)
     example = next(iter(val_loader))[0].to(device)
     if not resume:
         log_start(tracker, console, model, data, example, cfg)
@@ -238,6 +251,9 @@ def fit(
     limit = float(cfg.divergence_factor)
     status = "completed"
     error: str | None = None
+    last_epoch = cfg.epochs
+    if stopper.fired:  # resumed after early stopping fired: nothing is left to train
+        status, last_epoch = "stopped_early", state.epoch
 
     def check_divergence(value: float) -> None:
         if not math.isfinite(value):
@@ -303,7 +319,7 @@ def fit(
     monitor_key = cfg.early_stopping.monitor.split("/", 1)[1]
     with StopRequested() as stop, console.live(cfg.epochs, len(train_loader)):
         try:
-            for epoch in range(state.epoch + 1, cfg.epochs + 1):
+            for epoch in range(state.epoch + 1, last_epoch + 1):
                 if unfreeze_at and epoch == unfreeze_at + 1:
                     n = unfreeze(model, optimizer, scheduler, backbone_mult)
                     if n:
