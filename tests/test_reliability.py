@@ -1,0 +1,336 @@
+"""Reliability and security, proved by injecting the faults: Ctrl-C, SIGTERM, kill -9 at
+random moments (during checkpoint writes too), a diverging loss, a checkpoint that carries
+code. Nothing saved is lost, a resumed run is the run that was never stopped, and a
+checkpoint never runs code.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import DLX, FAST, all_tags, read_metrics, scalar_tags
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+# One torch thread: the runs stay small and exactly repeatable, and a busy machine's
+# oversubscribed thread pools do not multiply their cost.
+FAST = [*FAST, "num_threads=1"]
+
+
+def _start(args: list[str], cwd: Path, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [*DLX, *args], cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env
+        )
+
+
+def _wait_for(cond, proc: subprocess.Popen, timeout: float = 120, poll: float = 0.01) -> bool:
+    """Poll `cond()` until true; False when the process ended first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        if proc.poll() is not None:
+            return bool(cond())
+        time.sleep(poll)
+    proc.kill()
+    raise AssertionError("timed out waiting for the run")
+
+
+_seen: dict[Path, tuple[int, int]] = {}
+
+
+def _saved_epoch(run: Path) -> int:
+    """The epoch in checkpoints/last.pt (-1 while there is none); loads it as `--resume` would
+    (again only when the file changed, so polling costs the run next to no CPU)."""
+    from dlx.training import checkpoint
+
+    last = run / "checkpoints" / "last.pt"
+    try:
+        stamp = last.stat().st_mtime_ns
+    except FileNotFoundError:
+        return -1
+    if last not in _seen or _seen[last][0] != stamp:
+        _seen[last] = (stamp, checkpoint.load(last)["run"]["epoch"])
+    return _seen[last][1]
+
+
+def _weights(run: Path, name: str = "last.pt") -> dict[str, torch.Tensor]:
+    from dlx.training import checkpoint
+
+    return checkpoint.load(run / "checkpoints" / name)["model"]
+
+
+def _same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ------------------------------------------------------------------ Ctrl-C and resume
+
+# One config for the unbroken and the interrupted run; batch_size=16 makes epochs long
+# enough (~80 steps) that the Ctrl-C sent once epoch 3 is saved lands before the end.
+EQUIV = [*FAST, "epochs=6", "batch_size=16", "log.grad_norm_every=1", "early_stopping.patience=10"]
+
+
+@pytest.fixture(scope="module")
+def ctrl_c_run(tmp_path_factory):
+    """A run of EQUIV stopped by a real SIGINT once epoch 3 is saved (a user's Ctrl-C)."""
+    root = tmp_path_factory.mktemp("ctrl_c")
+    run, out = root / "run", root / "out.txt"
+    proc = _start(["train", *EQUIV, f"hydra.run.dir={run}"], root, out)
+    assert _wait_for(lambda: _saved_epoch(run) >= 3, proc), out.read_text()[-3000:]
+    proc.send_signal(signal.SIGINT)
+    code = proc.wait(timeout=300)
+    return run, code, out.read_text()
+
+
+def test_ctrl_c_mid_run_exits_130_saves_and_writes_interrupted(ctrl_c_run):
+    run, code, out = ctrl_c_run
+    assert code == 130, out[-3000:]
+    m = read_metrics(run)
+    assert m["status"] == "interrupted"
+    assert 3 <= m["epochs_run"] < 6, "the run was still going when Ctrl-C came"
+    assert _saved_epoch(run) == m["epochs_run"], "last.pt loads and holds the last full epoch"
+    assert "--resume" in out and "Traceback" not in out
+    # TensorBoard was flushed: every completed epoch is on disk.
+    assert [s for s, _ in scalar_tags(run)["loss/train"]] == list(range(1, m["epochs_run"] + 1))
+
+
+def test_resume_after_ctrl_c_gives_the_same_weights_and_metrics_as_an_unbroken_run(
+    ctrl_c_run, tmp_path
+):
+    from typer.testing import CliRunner
+
+    import dlx
+    from dlx.cli import app
+
+    straight = tmp_path / "straight"
+    assert dlx.train([*EQUIV, f"hydra.run.dir={straight}"])["status"] == "completed"
+    broken = tmp_path / "broken"
+    shutil.copytree(ctrl_c_run[0], broken)
+
+    result = CliRunner().invoke(app, ["train", "--resume", str(broken)])
+    assert result.exit_code == 0, result.output
+    assert "resuming from epoch" in result.output
+
+    a, b = read_metrics(straight), read_metrics(broken)
+    a.pop("wall_time_s"), b.pop("wall_time_s")
+    assert b["status"] == "completed" and b["epochs_run"] == 6
+    assert a == b, "metrics differ between the unbroken and the resumed run"
+    assert _same_weights(_weights(straight), _weights(broken)), "final weights differ"
+    assert _same_weights(_weights(straight, "best.pt"), _weights(broken, "best.pt"))
+
+    # The same TensorBoard run: one folder, each epoch once, and the steps the interrupted
+    # run logged after its last checkpoint are hidden (purged) rather than doubled.
+    tags_a, tags_b = scalar_tags(straight), scalar_tags(broken)
+    assert [s for s, _ in tags_b["loss/train"]] == [1, 2, 3, 4, 5, 6]
+    assert tags_b["loss/train"] == tags_a["loss/train"] and tags_b["loss/val"] == tags_a["loss/val"]
+    grad_tags = [t for t in tags_b if t.startswith("grad_norm/")]
+    assert grad_tags
+    for tag in grad_tags:
+        assert tags_b[tag] == tags_a[tag], f"{tag}: steps lost or logged twice after resume"
+
+
+def test_sigterm_mid_run_stops_cleanly_with_130(tmp_path):
+    """SIGTERM (what `kill` and schedulers send) is a Ctrl-C too. Sent to this very process
+    by a helper thread once epoch 1 is saved: a real signal through the real handler."""
+    from typer.testing import CliRunner
+
+    from dlx.cli import app
+
+    run = tmp_path / "run"
+    done = threading.Event()
+
+    def send() -> None:
+        while not done.is_set() and _saved_epoch(run) < 1:
+            time.sleep(0.01)
+        if not done.is_set():
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, lambda *a: None)  # a late one must not end pytest
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    try:
+        result = CliRunner().invoke(
+            app, ["train", *FAST, "epochs=300", "batch_size=16", f"hydra.run.dir={run}"]
+        )
+    finally:
+        done.set()
+        sender.join()
+        signal.signal(signal.SIGTERM, previous)
+    assert result.exit_code == 130, result.output
+    m = read_metrics(run)
+    assert m["status"] == "interrupted" and 1 <= m["epochs_run"] < 300
+    assert _saved_epoch(run) == m["epochs_run"]
+
+
+# ------------------------------------------------------------------ kill -9
+
+# A model whose checkpoint (weights + Adam state, ~38 MB) takes long enough to write that
+# kills land inside writes; one step per epoch keeps the run short.
+KILL = [
+    *FAST,
+    "model=mlp",
+    "model.width=1024",
+    "model.depth=4",
+    "data.limit=64",
+    "epochs=10",
+    "early_stopping.enabled=false",
+]
+
+
+def test_kill_9_at_random_moments_never_breaks_last_pt_and_resume_completes(tmp_path):
+    seed = int(os.environ.get("DLX_KILL_SEED", time.time_ns() % 10**6))
+    rng = random.Random(seed)
+    run = tmp_path / "run"
+    ckpts = run / "checkpoints"
+    out = tmp_path / "out.txt"
+    kills, mid_write, epochs = 0, 0, []
+    modes = ["random", "during-write", "random"]
+    while modes:
+        mode = modes.pop(0)
+        first = kills == 0 and not run.exists()
+        args = (
+            ["train", *KILL, f"hydra.run.dir={run}"] if first else ["train", "--resume", str(run)]
+        )
+        resumes = out.read_text().count("resuming from epoch") if out.exists() else 0
+        proc = _start(args, tmp_path, out)
+        if first:
+            started = _wait_for(lambda: (ckpts / "last.pt").exists(), proc)
+        else:
+            started = _wait_for(lambda n=resumes: out.read_text().count("resuming from") > n, proc)
+        if mode == "random":
+            time.sleep(rng.uniform(0, 0.6))
+        else:  # a checkpoint write is in progress while its temp file exists
+            _wait_for(lambda: any(ckpts.glob(".*.tmp")), proc, poll=0.001)
+        if not started or proc.poll() is not None:
+            break  # the run finished before this kill: nothing left to kill
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        kills += 1
+        if any(ckpts.glob(".*.tmp")):  # the write was cut off before its rename
+            mid_write += 1
+        epochs.append(_saved_epoch(run))  # last.pt always loads
+        if not modes and mid_write == 0 and kills < 6:
+            modes.append("during-write")
+    note = f"(DLX_KILL_SEED={seed}, kills={kills}, mid-write={mid_write}, epochs={epochs})"
+    print(note)
+    assert kills >= 3, note
+    assert mid_write >= 1, f"no kill landed inside a checkpoint write {note}"
+    assert epochs == sorted(epochs), f"a kill lost progress {note}"
+
+    from typer.testing import CliRunner
+
+    from dlx.cli import app
+
+    result = CliRunner().invoke(app, ["train", "--resume", str(run)])
+    assert result.exit_code == 0, f"{result.output}\n{note}"
+    m = read_metrics(run)
+    assert m["status"] == "completed", note
+    assert [h["epoch"] for h in m["history"]] == list(range(1, 11)), note
+    assert not list(ckpts.glob(".*.tmp")), "the killed writers' temp files are cleaned up"
+
+
+# ------------------------------------------------------------------ divergence
+
+
+def test_a_huge_learning_rate_diverges_exit_1_and_keeps_the_last_good_checkpoint(tmp_path):
+    """Adam at lr=1e6 on the default cnn/digits: the loss goes finite but absurd (~1e36 within
+    20 steps, first loss ~2.3), far past divergence_factor=1000 x the first loss."""
+    from typer.testing import CliRunner
+
+    from dlx.cli import app
+
+    run = tmp_path / "run"
+    result = CliRunner().invoke(
+        app, ["train", *FAST, "opt.lr=1e6", "epochs=3", f"hydra.run.dir={run}"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "diverged" in result.output and "Traceback" not in result.output
+    m = read_metrics(run)
+    assert m["status"] == "diverged"
+    assert "divergence_factor" in m["error"] or "nan" in m["error"].lower()
+    assert any(t.startswith("diverged") for t in all_tags(run)["tensors"]), "a TensorBoard text"
+    weights = _weights(run)
+    assert all(torch.isfinite(w).all() for w in weights.values()), "no exploded weights saved"
+    assert _saved_epoch(run) == m["epochs_run"], "last.pt is the last good epoch"
+
+
+# ------------------------------------------------------------------ code in a checkpoint
+
+
+class _Payload:
+    """Unpickling this calls open(path, "w"): it creates a file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _evil_checkpoint(path: Path, marker: Path, how: str) -> None:
+    from dlx.training.checkpoint import FORMAT
+
+    payload = {"format": FORMAT, "model": {"w": torch.zeros(2)}, "extra": _Payload(str(marker))}
+    if how == "zip":
+        torch.save(payload, path)
+    elif how == "legacy":
+        torch.save(payload, path, _use_new_zipfile_serialization=False)
+    else:
+        import pickle
+
+        path.write_bytes(pickle.dumps(payload))
+
+
+def test_the_payload_really_creates_a_file_when_unpickled_unsafely(tmp_path):
+    """The control: without weights_only the same file runs code."""
+    marker = tmp_path / "pwned"
+    _evil_checkpoint(tmp_path / "evil.pt", marker, "zip")
+    torch.load(tmp_path / "evil.pt", weights_only=False)
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("how", ["zip", "legacy", "raw-pickle"])
+def test_a_checkpoint_carrying_code_is_refused_and_never_runs(how, tmp_path):
+    from dlx.errors import UserError
+    from dlx.training import checkpoint
+
+    marker = tmp_path / "pwned"
+    _evil_checkpoint(tmp_path / "evil.pt", marker, how)
+    with pytest.raises(UserError) as err:
+        checkpoint.load(tmp_path / "evil.pt")
+    assert "evil.pt" in str(err.value)
+    assert not marker.exists()
+
+
+def test_resume_from_a_checkpoint_carrying_code_exits_2_and_runs_nothing(tmp_path):
+    from typer.testing import CliRunner
+
+    import dlx
+    from dlx.cli import app
+
+    run = tmp_path / "run"
+    dlx.train(
+        [*FAST, "model=mlp", "model.width=16", "data.limit=64", "epochs=1", f"hydra.run.dir={run}"]
+    )
+    marker = tmp_path / "pwned"
+    _evil_checkpoint(run / "checkpoints" / "last.pt", marker, "zip")
+    result = CliRunner().invoke(app, ["train", "--resume", str(run)])
+    assert result.exit_code == 2, result.output
+    assert "Refused to load" in result.output and "last.pt" in result.output
+    assert "Traceback" not in result.output
+    assert not marker.exists()
+    assert read_metrics(run)["status"] == "completed", "the run's metrics.json is untouched"
