@@ -93,13 +93,14 @@ def test_default_cnn_run_is_a_good_fit_with_filters_feature_maps_and_gradient_no
 
 def test_naive_init_preset_warns_about_gradients_and_logs_their_norms(tmp_path):
     run_dir = tmp_path / "run"
-    m, printed = train(run_dir, "experiment=naive_init", "epochs=2")
+    m, printed = train(run_dir, "experiment=naive_init")
     assert "warning" in printed and "model.init=xavier" in printed and "reg=batchnorm" in printed
     assert "opt.lr" in printed
     tags = scalar_tags(run_dir)
     assert any(t.startswith("grad_norm/") for t in tags)
     assert any(t.startswith("saturation/") for t in tags), "why the gradients die: saturation"
     assert any(t.startswith("diagnostics") for t in all_tags(run_dir)["tensors"])
+    assert m["diagnosis"]["try"][0] == "model.init=xavier", "the verdict names the fix too"
     assert "saturat" in (run_dir / "train.log").read_text()
 
 

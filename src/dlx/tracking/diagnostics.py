@@ -158,7 +158,8 @@ def diagnose(
         verdict, why, notes = "underfitting", notes + [poor_why], []
         knob = lr_first + knobs.longer()
     elif poor:
-        verdict, why, knob = "underfitting", [poor_why], knobs.capacity() + knobs.longer()
+        knob = knobs.better_init() + knobs.capacity() + knobs.longer()
+        verdict, why = "underfitting", [poor_why]
     elif rising or gapped:
         why = []
         if rising:
@@ -205,10 +206,10 @@ class _Knobs:
         return [f"opt.lr={float(lr) / 10:g}" if lr else "opt.lr=<10x smaller>"]
 
     def better_init(self) -> list[str]:
-        act = _sel(self.cfg, "model.activation")
-        init = _sel(self.cfg, "model.init")
-        if init is None or init in ("he", "xavier"):
+        """Only for the naive N(0, 1) init: the lecture's fix is Xavier (sigmoid/tanh) or He."""
+        if _sel(self.cfg, "model.init") != "normal":
             return []
+        act = _sel(self.cfg, "model.activation")
         return ["model.init=xavier" if act in ("sigmoid", "tanh") else "model.init=he"]
 
     def longer(self) -> list[str]:
