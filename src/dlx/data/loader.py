@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
 
 from dlx.data.splits import resize_to
+from dlx.training.signals import ignore_ctrl_c_in_worker
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -120,4 +121,5 @@ def make_loader(
         num_workers=num_workers,
         pin_memory=device.type == "cuda",
         persistent_workers=num_workers > 0,
+        worker_init_fn=ignore_ctrl_c_in_worker if num_workers > 0 else None,
     )

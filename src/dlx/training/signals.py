@@ -53,3 +53,10 @@ class StopRequested:
         self._old.clear()
         if _active is self:
             _active = None
+
+
+def ignore_ctrl_c_in_worker(_worker_id: int = 0) -> None:
+    """DataLoader `worker_init_fn`: a terminal's Ctrl-C reaches every process of the group;
+    a worker that died of it would fail the batches the main process still fetches while it
+    finishes its step. Workers ignore it; the main process stops them when it is done."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
