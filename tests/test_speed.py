@@ -81,3 +81,21 @@ def test_the_gpu_benchmark_says_it_needs_cuda_and_how_to_smoke_test_it(tmp_path)
     assert proc.returncode == 2
     assert "needs a CUDA GPU" in proc.stderr and "--device cpu --quick" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_digits_load_without_importing_scikit_learn_and_match_its_loader():
+    """Importing scikit-learn costs about a second of every digits run's start."""
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from dlx.data.digits import read_digits\n"
+        "images, labels = read_digits()\n"
+        "assert 'sklearn' not in sys.modules, 'scikit-learn was imported'\n"
+        "from sklearn.datasets import load_digits\n"
+        "d = load_digits()\n"
+        "assert (images == d.images).all() and (labels == d.target).all()\n"
+        "assert images.shape == (1797, 8, 8)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
