@@ -105,8 +105,14 @@ CASES = [
     ("cuda-without-gpu", ["device=cuda"], ["device", "cpu"], None),
     (
         "conv-net-on-1d-data",
-        ["data=function", "model=cnn", "hydra.run.dir={tmp}/r"],
-        ["model"],
+        ["data=function", "model=cnn"],
+        ["model", "mlp"],
+        None,
+    ),
+    (
+        "image-folder-missing",
+        ["data=imagefolder", "data.root={tmp}/no_images"],
+        ["data.root"],
         None,
     ),
     ("run-dir-under-a-file", ["hydra.run.dir={tmp}/a_file/run"], ["hydra.run.dir", "a_file"], None),

@@ -81,7 +81,16 @@ def _same_weights(a: dict, b: dict) -> bool:
 
 # One config for the unbroken and the interrupted run; batch_size=16 makes epochs long
 # enough (~80 steps) that the Ctrl-C sent once epoch 3 is saved lands before the end.
-EQUIV = [*FAST, "epochs=6", "batch_size=16", "log.grad_norm_every=1", "early_stopping.patience=10"]
+# Dropout draws from torch's RNG and the cosine schedule has state: both must resume exactly.
+EQUIV = [
+    *FAST,
+    "epochs=6",
+    "batch_size=16",
+    "reg=dropout",
+    "sched=cosine",
+    "log.grad_norm_every=1",
+    "early_stopping.patience=10",
+]
 
 
 @pytest.fixture(scope="module")

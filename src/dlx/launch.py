@@ -132,7 +132,7 @@ def _sweep_combinations(overrides: list[str]) -> list[list[str]]:
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except Exception as exc:
-        raise hydra_error(exc) from None
+        raise hydra_error(exc, overrides) from None
     try:
         batches = BasicSweeper.split_arguments(parsed, None)
     except Exception:  # interval()/tag() sweeps: validate the fixed part only
@@ -230,6 +230,8 @@ def train_once(overrides: list[str], config_dir: str | None = None) -> dict[str,
     """One run in this process; returns its metrics, raises UserError for bad input."""
     cfg = preflight(overrides, False, config_dir)
     refuse_existing_run(overrides)
+    explicit = _override_value(overrides, "hydra.run.dir")
+    existed = explicit is not None and Path(explicit).exists()
     from dlx.training.distributed import shared_run_overrides, torchrun_env
 
     if torchrun_env():  # rank 0 picks the one run folder and tells the other ranks
@@ -242,8 +244,29 @@ def train_once(overrides: list[str], config_dir: str | None = None) -> dict[str,
         raise UserError("Hydra did not run the job (see the message above).")
     outcome = OUTCOMES[-1]
     if outcome.get("status") == "error":
+        run_dir = _override_value(overrides, "hydra.run.dir")
+        if isinstance(outcome["exception"], UserError) and run_dir and not existed:
+            if not torchrun_env():
+                _discard_unstarted_run(Path(run_dir), parents=explicit is None)
         raise outcome["exception"]
     return outcome
+
+
+def _discard_unstarted_run(run_dir: Path, parents: bool) -> None:
+    """Bad input found once the run had begun (data missing offline, a model that does not fit
+    the data): the folder Hydra made holds nothing yet, so it goes; a run with a checkpoint or
+    metrics.json is never touched."""
+    import shutil
+
+    if (run_dir / "metrics.json").exists() or (run_dir / "checkpoints" / "last.pt").exists():
+        return
+    shutil.rmtree(run_dir, ignore_errors=True)
+    if parents:  # outputs/DATE/ and outputs/ that this run alone made
+        for folder in (run_dir.parent, run_dir.parent.parent):
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
 
 def _resume_overrides(cfg: DictConfig, overrides: list[str]) -> DictConfig:
@@ -291,8 +314,11 @@ def resume(run_dir: str, overrides: list[str]) -> dict[str, Any]:
     from dlx.training.distributed import torchrun_env
 
     if torchrun_env():
-        raise UserError(f"{where} under torchrun: resume without torchrun; the run's own "
-                        "trainer.devices starts its processes again.", key="--resume")
+        raise UserError(
+            f"{where} under torchrun: resume without torchrun; the run's own "
+            "trainer.devices starts its processes again.",
+            key="--resume",
+        )
     if not run_path.is_dir():
         raise UserError(f"{where}: there is no such folder.", key="--resume")
     if not (run_path / ".hydra" / "config.yaml").is_file():
