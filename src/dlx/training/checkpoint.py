@@ -197,10 +197,11 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
     import numpy as np
 
-    torch.set_rng_state(state["torch"])
+    torch.set_rng_state(state["torch"].cpu())
     py = state["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
     kind, keys, *rest = state["numpy"]
     np.random.set_state((kind, np.array(keys, dtype=np.uint32), *rest))
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        n = torch.cuda.device_count()  # a run resumed on a machine with fewer GPUs
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"][:n]])

@@ -202,7 +202,9 @@ def fit(
     best_weights = None
 
     if resume:
-        saved = checkpoint.load(ckpt_dir / "last.pt", map_location=device)
+        # On the CPU: RNG states must be CPU tensors; weights and optimizer state are copied
+        # onto the model's device by load_state_dict.
+        saved = checkpoint.load(ckpt_dir / "last.pt", map_location="cpu")
         checkpoint.check_resumable(saved, str(cfg.model._target_), ckpt_dir / "last.pt")
         checkpoint.load_model_state(model, saved["model"], ckpt_dir / "last.pt")
         if unfreeze_at and saved["run"]["epoch"] > unfreeze_at:  # the saved optimizer has them
@@ -217,7 +219,7 @@ def fit(
         shuffle_gen.set_state(saved["rng"]["loader"])
         checkpoint.set_rng_state(saved["rng"])
         if (ckpt_dir / "best.pt").is_file():
-            best_weights = checkpoint.load(ckpt_dir / "best.pt", map_location=device)["model"]
+            best_weights = checkpoint.load(ckpt_dir / "best.pt", map_location="cpu")["model"]
 
     def snapshot() -> dict[str, Any]:
         rng = checkpoint.rng_state()
