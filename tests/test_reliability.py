@@ -67,6 +67,13 @@ def _saved_epoch(run: Path) -> int:
     return _seen[last][1]
 
 
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return -1
+
+
 def _weights(run: Path, name: str = "last.pt") -> dict[str, torch.Tensor]:
     from dlx.training import checkpoint
 
@@ -221,7 +228,11 @@ def test_kill_9_at_random_moments_never_breaks_last_pt_and_resume_completes(tmp_
         else:
             started = _wait_for(lambda n=resumes: out.read_text().count("resuming from") > n, proc)
         if mode == "random":
-            time.sleep(rng.uniform(0, 0.6))
+            # Somewhere in the next epoch or so, whatever this machine's speed: time the
+            # first epoch this process saves, then sleep a random share of that.
+            t0, before = time.monotonic(), _mtime(ckpts / "last.pt")
+            _wait_for(lambda b=before: _mtime(ckpts / "last.pt") != b, proc, poll=0.002)
+            time.sleep(rng.uniform(0, time.monotonic() - t0))
         else:  # a checkpoint write is in progress while its temp file exists
             _wait_for(lambda: any(ckpts.glob(".*.tmp")), proc, poll=0.001)
         if not started or proc.poll() is not None:
@@ -343,3 +354,57 @@ def test_resume_from_a_checkpoint_carrying_code_exits_2_and_runs_nothing(tmp_pat
     assert "Traceback" not in result.output
     assert not marker.exists()
     assert read_metrics(run)["status"] == "completed", "the run's metrics.json is untouched"
+
+
+# ------------------------------------------------------------------ resume edge cases
+
+TINY = [*FAST, "model=mlp", "model.width=16", "model.depth=1", "data.limit=64"]
+
+
+def _resume(run: Path, *overrides: str):
+    from typer.testing import CliRunner
+
+    from dlx.cli import app
+
+    return CliRunner().invoke(app, ["train", "--resume", str(run), *overrides])
+
+
+def test_resume_with_more_epochs_extends_the_run_and_records_the_new_config(tmp_path):
+    from omegaconf import OmegaConf
+
+    import dlx
+
+    run = tmp_path / "run"
+    dlx.train([*TINY, "epochs=1", f"hydra.run.dir={run}"])
+    result = _resume(run, "epochs=3")
+    assert result.exit_code == 0, result.output
+    m = read_metrics(run)
+    assert m["status"] == "completed" and [h["epoch"] for h in m["history"]] == [1, 2, 3]
+    assert OmegaConf.load(run / ".hydra" / "config.yaml").epochs == 3, "a later resume sees it"
+
+
+def test_resuming_a_run_that_stopped_early_trains_no_further(tmp_path):
+    import dlx
+
+    run = tmp_path / "run"
+    args = ["epochs=20", "early_stopping.patience=1", "early_stopping.min_delta=100"]
+    m = dlx.train([*TINY, *args, f"hydra.run.dir={run}"])
+    assert m["status"] == "stopped_early" and m["epochs_run"] == 2
+    result = _resume(run)
+    assert result.exit_code == 0, result.output
+    again = read_metrics(run)
+    assert again["status"] == "stopped_early" and again["epochs_run"] == 2
+    assert again["test"] == m["test"]
+
+
+def test_a_run_folder_in_use_is_not_resumed_a_second_time(tmp_path):
+    import dlx
+    from dlx.training.checkpoint import run_lock
+
+    run = tmp_path / "run"
+    dlx.train([*TINY, "epochs=1", f"hydra.run.dir={run}"])
+    before = (run / "checkpoints" / "last.pt").read_bytes()
+    with run_lock(run):  # as if another dlx process were still writing this run
+        result = _resume(run, "epochs=2")
+    assert result.exit_code == 2 and "in use" in result.output, result.output
+    assert (run / "checkpoints" / "last.pt").read_bytes() == before
