@@ -7,7 +7,6 @@ Nothing heavy is imported at module level: `dlx --help` must answer without torc
 from __future__ import annotations
 
 import sys
-from typing import Optional
 
 import typer
 
@@ -16,7 +15,8 @@ from dlx.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UserError
 app = typer.Typer(
     name="dlx",
     help="Deep-learning experiments from the command line: train, sweep, evaluate, look.\n\n"
-    "Examples:  dlx train model=cnn opt=adam   |   dlx sweep opt=adam,sgd opt.lr=0.1,0.01   |   dlx board",
+    "Examples:  dlx train model=cnn opt=adam  |  dlx sweep opt=adam,sgd opt.lr=0.1,0.01  |  "
+    "dlx board",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -26,8 +26,13 @@ app = typer.Typer(
 PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 OVERRIDES_HELP = "Hydra overrides, e.g. model=cnn opt=adam opt.lr=3e-4 reg=[l2,dropout]"
 
-STATUS_EXIT = {"completed": EXIT_OK, "stopped_early": EXIT_OK, "diverged": EXIT_FAILED,
-               "interrupted": EXIT_INTERRUPTED, "failed": EXIT_FAILED}
+STATUS_EXIT = {
+    "completed": EXIT_OK,
+    "stopped_early": EXIT_OK,
+    "diverged": EXIT_FAILED,
+    "interrupted": EXIT_INTERRUPTED,
+    "failed": EXIT_FAILED,
+}
 
 
 def _fail(exc: UserError) -> None:
@@ -37,7 +42,7 @@ def _fail(exc: UserError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
-def _run_sweep(overrides: list[str], config_dir: Optional[str]) -> int:
+def _run_sweep(overrides: list[str], config_dir: str | None) -> int:
     from dlx import sweep
     from dlx.launch import preflight, run_hydra
 
@@ -48,12 +53,19 @@ def _run_sweep(overrides: list[str], config_dir: Optional[str]) -> int:
 
 @app.command(context_settings=PASS_THROUGH)
 def train(
-    overrides: Optional[list[str]] = typer.Argument(None, help=OVERRIDES_HELP, show_default=False),
-    multirun: bool = typer.Option(False, "--multirun", "-m", help="Run a sweep (same as `dlx sweep`)."),
-    resume: Optional[str] = typer.Option(None, "--resume", metavar="RUN_DIR",
-                                         help="Continue an interrupted run from its checkpoints/last.pt."),
-    config_dir: Optional[str] = typer.Option(None, "--config-dir", metavar="DIR",
-                                             help="Add your own config groups (Hydra search path)."),
+    overrides: list[str] | None = typer.Argument(None, help=OVERRIDES_HELP, show_default=False),
+    multirun: bool = typer.Option(
+        False, "--multirun", "-m", help="Run a sweep (same as `dlx sweep`)."
+    ),
+    resume: str | None = typer.Option(
+        None,
+        "--resume",
+        metavar="RUN_DIR",
+        help="Continue an interrupted run from its checkpoints/last.pt.",
+    ),
+    config_dir: str | None = typer.Option(
+        None, "--config-dir", metavar="DIR", help="Add your own config groups (Hydra search path)."
+    ),
 ) -> None:
     """Train one run (outputs/DATE/TIME/): progress, checkpoints, metrics.json, TensorBoard."""
     overrides = list(overrides or [])
@@ -77,10 +89,12 @@ def train(
 
 @app.command(context_settings=PASS_THROUGH)
 def sweep(
-    overrides: Optional[list[str]] = typer.Argument(None, help=OVERRIDES_HELP + "; a,b,c sweeps a key.",
-                                                    show_default=False),
-    config_dir: Optional[str] = typer.Option(None, "--config-dir", metavar="DIR",
-                                             help="Add your own config groups (Hydra search path)."),
+    overrides: list[str] | None = typer.Argument(
+        None, help=OVERRIDES_HELP + "; a,b,c sweeps a key.", show_default=False
+    ),
+    config_dir: str | None = typer.Option(
+        None, "--config-dir", metavar="DIR", help="Add your own config groups (Hydra search path)."
+    ),
 ) -> None:
     """A Hydra multirun: grid by default, hparams_search=optuna for TPE, hydra/launcher=joblib
     for parallel trials. Ends with a ranked table and summary.csv."""
@@ -127,7 +141,7 @@ def board(
 
 @app.command("lr-find", context_settings=PASS_THROUGH)
 def lr_find(
-    overrides: Optional[list[str]] = typer.Argument(None, help=OVERRIDES_HELP, show_default=False),
+    overrides: list[str] | None = typer.Argument(None, help=OVERRIDES_HELP, show_default=False),
 ) -> None:
     """Learning-rate range test: loss vs lr, and a suggested opt.lr."""
     try:
@@ -141,7 +155,9 @@ def lr_find(
 
 
 @app.command()
-def runs(directory: str = typer.Argument("outputs", metavar="DIR", help="Where runs live.")) -> None:
+def runs(
+    directory: str = typer.Argument("outputs", metavar="DIR", help="Where runs live."),
+) -> None:
     """A table of past runs: name, key choices, best val metric, test metric, epochs, status."""
     try:
         from dlx.runs import show_runs
@@ -153,9 +169,10 @@ def runs(directory: str = typer.Argument("outputs", metavar="DIR", help="Where r
 
 @app.command(context_settings=PASS_THROUGH)
 def config(
-    overrides: Optional[list[str]] = typer.Argument(None, help=OVERRIDES_HELP, show_default=False),
-    config_dir: Optional[str] = typer.Option(None, "--config-dir", metavar="DIR",
-                                             help="Add your own config groups (Hydra search path)."),
+    overrides: list[str] | None = typer.Argument(None, help=OVERRIDES_HELP, show_default=False),
+    config_dir: str | None = typer.Option(
+        None, "--config-dir", metavar="DIR", help="Add your own config groups (Hydra search path)."
+    ),
 ) -> None:
     """Print the composed config without running."""
     try:

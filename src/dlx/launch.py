@@ -28,7 +28,11 @@ OUTCOMES: list[dict[str, Any]] = []
 
 
 def _choices(hc) -> dict[str, str]:
-    return {k: str(v) for k, v in hc.runtime.choices.items() if not k.startswith("hydra") and v is not None}
+    return {
+        k: str(v)
+        for k, v in hc.runtime.choices.items()
+        if not k.startswith("hydra") and v is not None
+    }
 
 
 def _trial_threads(hc) -> int | None:
@@ -140,7 +144,9 @@ def _sweep_combinations(overrides: list[str]) -> list[list[str]]:
     return [list(combo) for batch in batches for combo in batch]
 
 
-def preflight(overrides: list[str], multirun: bool = False, config_dir: str | None = None) -> DictConfig:
+def preflight(
+    overrides: list[str], multirun: bool = False, config_dir: str | None = None
+) -> DictConfig:
     """Compose and validate before any work (and before Hydra makes a run folder)."""
     combos = _sweep_combinations(overrides) if multirun else [overrides]
     cfg = None
@@ -177,11 +183,17 @@ def check_writable(folder: Path, key: str) -> None:
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     if not probe.is_dir():
-        raise UserError(f"Cannot create the run folder {folder} (`{key}`): {probe} is a file, "
-                        f"not a folder. Set `{key}` to a folder you can write.", key=key)
+        raise UserError(
+            f"Cannot create the run folder {folder} (`{key}`): {probe} is a file, "
+            f"not a folder. Set `{key}` to a folder you can write.",
+            key=key,
+        )
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise UserError(f"Cannot write the run folder {folder} (`{key}`): {probe} is not writable. "
-                        f"Set `{key}` to a folder you can write.", key=key)
+        raise UserError(
+            f"Cannot write the run folder {folder} (`{key}`): {probe} is not writable. "
+            f"Set `{key}` to a folder you can write.",
+            key=key,
+        )
 
 
 def refuse_existing_run(overrides: list[str]) -> None:
@@ -209,7 +221,11 @@ def _fresh_run_dir(overrides: list[str], cfg: DictConfig) -> list[str]:
     from dlx.config import _suffix
 
     now = datetime.now()
-    base = Path("outputs") / now.strftime("%Y-%m-%d") / (now.strftime("%H-%M-%S") + _suffix(cfg.get("name")))
+    base = (
+        Path("outputs")
+        / now.strftime("%Y-%m-%d")
+        / (now.strftime("%H-%M-%S") + _suffix(cfg.get("name")))
+    )
     run_dir, n = base, 1
     try:
         base.parent.mkdir(parents=True, exist_ok=True)
@@ -221,8 +237,11 @@ def _fresh_run_dir(overrides: list[str], cfg: DictConfig) -> list[str]:
                 n += 1
                 run_dir = base.with_name(f"{base.name}-{n}")
     except OSError as exc:
-        raise UserError(f"Cannot create the run folder {run_dir.resolve()}: {exc.strerror}. "
-                        "Run from a writable folder or set hydra.run.dir=DIR.", key="hydra.run.dir") from None
+        raise UserError(
+            f"Cannot create the run folder {run_dir.resolve()}: {exc.strerror}. "
+            "Run from a writable folder or set hydra.run.dir=DIR.",
+            key="hydra.run.dir",
+        ) from None
     return [*overrides, f"hydra.run.dir={run_dir}"]
 
 
@@ -283,8 +302,9 @@ def _resume_overrides(cfg: DictConfig, overrides: list[str]) -> DictConfig:
     for o in parsed:
         key = o.key_or_group
         if o.is_sweep_override():
-            raise UserError(f"`{o.input_line}`: `--resume` continues one run; it cannot sweep.",
-                            key=key)
+            raise UserError(
+                f"`{o.input_line}`: `--resume` continues one run; it cannot sweep.", key=key
+            )
         if key.split(".")[0] == "hydra" or key in groups or o.is_delete():
             raise UserError(
                 f"`{o.input_line}`: a resumed run keeps its folder and its config groups "
@@ -322,11 +342,17 @@ def resume(run_dir: str, overrides: list[str]) -> dict[str, Any]:
     if not run_path.is_dir():
         raise UserError(f"{where}: there is no such folder.", key="--resume")
     if not (run_path / ".hydra" / "config.yaml").is_file():
-        raise UserError(f"{where}: not a dlx run folder (no .hydra/config.yaml). Give the folder "
-                        "of one run, e.g. outputs/DATE/TIME.", key="--resume")
+        raise UserError(
+            f"{where}: not a dlx run folder (no .hydra/config.yaml). Give the folder "
+            "of one run, e.g. outputs/DATE/TIME.",
+            key="--resume",
+        )
     if not (run_path / "checkpoints" / "last.pt").is_file():
-        raise UserError(f"{where}: the run has no checkpoints/last.pt to continue from (it stopped "
-                        "before its first checkpoint); start it again instead.", key="--resume")
+        raise UserError(
+            f"{where}: the run has no checkpoints/last.pt to continue from (it stopped "
+            "before its first checkpoint); start it again instead.",
+            key="--resume",
+        )
     check_writable(run_path / "checkpoints", "--resume")
     try:
         cfg = read_config(run_path)
@@ -340,8 +366,11 @@ def resume(run_dir: str, overrides: list[str]) -> dict[str, Any]:
     choices = {}
     hydra_yaml = run_path / ".hydra" / "hydra.yaml"
     if hydra_yaml.is_file():
-        choices = {k: str(v) for k, v in (OmegaConf.load(hydra_yaml).hydra.runtime.choices or {}).items()
-                   if not k.startswith("hydra") and v is not None}
+        choices = {
+            k: str(v)
+            for k, v in (OmegaConf.load(hydra_yaml).hydra.runtime.choices or {}).items()
+            if not k.startswith("hydra") and v is not None
+        }
     handler = logging.FileHandler(run_path / "train.log")
     handler.setFormatter(logging.Formatter("[%(asctime)s][%(levelname)s] %(message)s"))
     root = logging.getLogger()

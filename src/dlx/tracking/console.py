@@ -83,7 +83,9 @@ class RunConsole:
             fields["acc"] = f"acc {acc:.3f}"
         self.progress.update(self._task, advance=advance, **fields)
 
-    def epoch_end(self, epoch: int, epochs: int, train: dict, val: dict, lr: float, best: bool) -> None:
+    def epoch_end(
+        self, epoch: int, epochs: int, train: dict, val: dict, lr: float, best: bool
+    ) -> None:
         if not self.enabled:
             return
         parts = [f"epoch {epoch:>3}/{epochs}", f"train loss {train['loss']:.4f}"]
@@ -104,16 +106,29 @@ class RunConsole:
         table.add_column(style="bold")
         table.add_column()
         status = metrics["status"]
-        color = {"completed": "green", "stopped_early": "green", "diverged": "red"}.get(status, "yellow")
+        color = {"completed": "green", "stopped_early": "green", "diverged": "red"}.get(
+            status, "yellow"
+        )
         table.add_row("status", f"[{color}]{status}[/]")
         table.add_row("epochs run", str(metrics["epochs_run"]))
-        table.add_row("best epoch", f"{metrics['best_epoch']} ({metrics['monitor']} = {_fmt(metrics['best_value'])})")
+        table.add_row(
+            "best epoch",
+            f"{metrics['best_epoch']} ({metrics['monitor']} = {_fmt(metrics['best_value'])})",
+        )
         es = metrics["early_stopping"]
-        table.add_row("early stopping", f"fired at epoch {es['epoch']}" if es["fired"] else "did not fire")
+        table.add_row(
+            "early stopping", f"fired at epoch {es['epoch']}" if es["fired"] else "did not fire"
+        )
         for split in ("val", "test"):
             if metrics.get(split):
-                table.add_row(split, "  ".join(f"{k} {_fmt(v)}" for k, v in metrics[split].items()
-                                               if isinstance(v, (int, float))))
+                table.add_row(
+                    split,
+                    "  ".join(
+                        f"{k} {_fmt(v)}"
+                        for k, v in metrics[split].items()
+                        if isinstance(v, (int, float))
+                    ),
+                )
         diag = metrics.get("diagnosis")
         if diag:
             hue = {"good fit": "green", "diverged": "red"}.get(diag["verdict"], "yellow")

@@ -43,7 +43,15 @@ def confusion_figure(matrix, classes: Sequence[str]):
     for i in range(n):
         for j in range(n):
             v = int(matrix[i][j])
-            ax.text(j, i, v, ha="center", va="center", color="white" if v > top / 2 else "black", fontsize=7)
+            ax.text(
+                j,
+                i,
+                v,
+                ha="center",
+                va="center",
+                color="white" if v > top / 2 else "black",
+                fontsize=7,
+            )
     fig.tight_layout()
     return fig
 

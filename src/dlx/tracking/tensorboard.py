@@ -11,7 +11,9 @@ from typing import Any
 
 
 class Tracker:
-    def __init__(self, log_dir: str | Path, enabled: bool = True, purge_step: int | None = None) -> None:
+    def __init__(
+        self, log_dir: str | Path, enabled: bool = True, purge_step: int | None = None
+    ) -> None:
         """`purge_step`: a resumed run hides the events the interrupted one wrote at steps >= it."""
         self.enabled = enabled
         self.writer = None
@@ -71,7 +73,9 @@ class Tracker:
             return
         from torch.utils.tensorboard.summary import hparams as hparams_summary
 
-        clean = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in hparams.items()}
+        clean = {
+            k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in hparams.items()
+        }
         exp, ssi, sei = hparams_summary(clean, metrics)
         fw = self.writer._get_file_writer()
         for summary in (exp, ssi, sei):

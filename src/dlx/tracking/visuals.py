@@ -19,7 +19,11 @@ def model_summary(model: nn.Module) -> str:
         if not own:
             continue
         n = sum(p.numel() for p in own)
-        trainable = "yes" if all(p.requires_grad for p in own) else ("no" if not any(p.requires_grad for p in own) else "partly")
+        trainable = (
+            "yes"
+            if all(p.requires_grad for p in own)
+            else ("no" if not any(p.requires_grad for p in own) else "partly")
+        )
         rows.append(f"| {name} | {type(module).__name__} | {n:,} | {trainable} |")
     t, f = count_parameters(model)
     rows.append(f"| **total** | | {t + f:,} | {t:,} trainable, {f:,} frozen |")
@@ -42,7 +46,10 @@ def block_summary(model: nn.Module, max_rows: int = 16) -> list[tuple[str, int, 
 
 def log_start(tracker, console, model: nn.Module, data, example: torch.Tensor, cfg: Any) -> None:
     t, f = count_parameters(model)
-    console.print(f"model [bold]{type(model).__name__}[/]: {t + f:,} parameters ({t:,} trainable, {f:,} frozen)")
+    console.print(
+        f"model [bold]{type(model).__name__}[/]: {t + f:,} parameters "
+        f"({t:,} trainable, {f:,} frozen)"
+    )
     for block, n_t, n_f in block_summary(model):
         state = "trainable" if not n_f else "frozen" if not n_t else f"{n_t:,} trainable"
         console.print(f"  {block:<24} {n_t + n_f:>12,}  {state}")
@@ -89,8 +96,14 @@ def _tiles(x: torch.Tensor, side: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def log_conv_layer(tracker, model: nn.Module, images: torch.Tensor, step: int, n_images: int = 4,
-                   max_maps: int = 16) -> None:
+def log_conv_layer(
+    tracker,
+    model: nn.Module,
+    images: torch.Tensor,
+    step: int,
+    n_images: int = 4,
+    max_maps: int = 16,
+) -> None:
     """The first conv layer's filters (`filters/<layer>`) and its feature maps for a few
     validation images (`feature_maps/<layer>`: a row per image, the input then one map per
     filter), as TensorBoard images. Logged at the start and the end: what the filters learned."""

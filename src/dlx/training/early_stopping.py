@@ -17,7 +17,12 @@ class EarlyStopping:
     """
 
     def __init__(
-        self, enabled: bool, monitor: str, patience: int, min_delta: float, restore_best: bool = True
+        self,
+        enabled: bool,
+        monitor: str,
+        patience: int,
+        min_delta: float,
+        restore_best: bool = True,
     ) -> None:
         self.enabled, self.monitor, self.patience = enabled, monitor, patience
         self.min_delta, self.restore_best = min_delta, restore_best

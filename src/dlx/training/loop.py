@@ -130,7 +130,9 @@ def build(cfg: DictConfig) -> Built:
 
 
 @torch.no_grad()
-def evaluate(model, loader, loss_fn, task: str, device, precision: str = "fp32") -> dict[str, float]:
+def evaluate(
+    model, loader, loss_fn, task: str, device, precision: str = "fp32"
+) -> dict[str, float]:
     """Mean loss (and accuracy) over a split, weights untouched."""
     was_training = model.training
     model.eval()
@@ -184,8 +186,16 @@ def fit(
     optimizer = build_optimizer(cfg.opt, cfg.reg, model)
     shuffle_gen = torch.Generator().manual_seed(cfg.seed)
     augment = build_batch_augment(cfg.get("aug"), data, device)
-    train_loader = make_loader(data.train, cfg.batch_size, True, device, shuffle_gen, augment,
-                               rank=dist.rank, world_size=dist.world_size)
+    train_loader = make_loader(
+        data.train,
+        cfg.batch_size,
+        True,
+        device,
+        shuffle_gen,
+        augment,
+        rank=dist.rank,
+        world_size=dist.world_size,
+    )
     val_loader = make_loader(data.val, max(cfg.batch_size, 256), False, device)
     test_loader = make_loader(data.test, max(cfg.batch_size, 256), False, device)
     scheduler, sched_when = build_scheduler(cfg.sched, optimizer, cfg.epochs, len(train_loader))
@@ -193,8 +203,11 @@ def fit(
     unfreeze_at = cfg.model.get("unfreeze_at_epoch")
     backbone_mult = float(cfg.opt.get("backbone_lr_mult", 1.0))
     if unfreeze_at and dist.world_size > 1:
-        raise UserError("`model.unfreeze_at_epoch` needs trainer.devices=1 (DDP fixes the "
-                        "trainable parameters when it starts).", key="model.unfreeze_at_epoch")
+        raise UserError(
+            "`model.unfreeze_at_epoch` needs trainer.devices=1 (DDP fixes the "
+            "trainable parameters when it starts).",
+            key="model.unfreeze_at_epoch",
+        )
     scaler = grad_scaler(device, cfg.precision)
     stopper = EarlyStopping.from_cfg(cfg.early_stopping, task)
     ckpt_dir = run_dir / "checkpoints"
@@ -230,8 +243,12 @@ def fit(
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
             "scaler": scaler.state_dict() if scaler is not None else None,
             "early_stopping": stopper.state_dict(),
-            "run": {"epoch": state.epoch, "global_step": state.global_step,
-                    "initial_loss": state.initial_loss, "history": state.history},
+            "run": {
+                "epoch": state.epoch,
+                "global_step": state.global_step,
+                "initial_loss": state.initial_loss,
+                "history": state.history,
+            },
             "rng": rng,
             "model_target": str(cfg.model._target_),
         }
@@ -244,7 +261,9 @@ def fit(
     if dist.world_size > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        net = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     if cfg.compile:
         net = torch.compile(net)
 
@@ -320,8 +339,11 @@ def fit(
                 check_divergence(state.initial_loss)
             if i % every == 0:
                 check_divergence(worst.item())
-                console.step(every, loss_sum.item() / seen,
-                             correct.item() / seen if task == "classification" else None)
+                console.step(
+                    every,
+                    loss_sum.item() / seen,
+                    correct.item() / seen if task == "classification" else None,
+                )
             if (dist.world_size == 1 or i % every == 0) and dist.agree(stop.requested, device):
                 return None
         check_divergence(worst.item())
@@ -337,10 +359,13 @@ def fit(
                 if unfreeze_at and epoch == unfreeze_at + 1:
                     n = unfreeze(model, optimizer, scheduler, backbone_mult)
                     if n:
-                        grads = GradientMonitor(model, tracker, console, cfg.log.grad_norm_every,
-                                                scaler=scaler)
-                        msg = (f"Unfrozen at epoch {epoch}: {n} more tensors train from now on, "
-                               f"at lr x {backbone_mult:g} (opt.backbone_lr_mult).")
+                        grads = GradientMonitor(
+                            model, tracker, console, cfg.log.grad_norm_every, scaler=scaler
+                        )
+                        msg = (
+                            f"Unfrozen at epoch {epoch}: {n} more tensors train from now on, "
+                            f"at lr x {backbone_mult:g} (opt.backbone_lr_mult)."
+                        )
                         tracker.text("model/unfreeze", msg, epoch)
                         console.print(f"[cyan]{msg}[/]")
                 console.epoch_start(epoch)
@@ -355,16 +380,22 @@ def fit(
                 elif sched_when == "plateau":
                     scheduler.step(val_stats["loss"])
                 state.epoch = epoch
-                state.history.append({"epoch": epoch, "train": train_stats, "val": val_stats, "lr": lr})
+                state.history.append(
+                    {"epoch": epoch, "train": train_stats, "val": val_stats, "lr": lr}
+                )
                 best = stopper.update(epoch, val_stats[monitor_key])
                 if best:
                     best_weights = copy.deepcopy(model.state_dict())
                     save("best.pt")
                 save("last.pt")
-                tracker.scalars({"loss/train": train_stats["loss"], "loss/val": val_stats["loss"],
-                                 "lr": lr}, epoch)
+                tracker.scalars(
+                    {"loss/train": train_stats["loss"], "loss/val": val_stats["loss"], "lr": lr},
+                    epoch,
+                )
                 if task == "classification":
-                    tracker.scalars({"acc/train": train_stats["acc"], "acc/val": val_stats["acc"]}, epoch)
+                    tracker.scalars(
+                        {"acc/train": train_stats["acc"], "acc/val": val_stats["acc"]}, epoch
+                    )
                 if cfg.log.get("histograms"):
                     for name, p in model.named_parameters():
                         tracker.histogram(f"weights/{name}", p.detach().cpu(), epoch)
@@ -373,12 +404,20 @@ def fit(
                 console.epoch_end(epoch, cfg.epochs, train_stats, val_stats, lr, best)
                 if stopper.fired:
                     status = "stopped_early"
-                    msg = (f"Early stopping fired at epoch {epoch}: {stopper.monitor} did not improve by more "
-                           f"than {stopper.min_delta} for {stopper.patience} epochs. Best epoch "
-                           f"{stopper.best_epoch} ({stopper.monitor} = {stopper.best:.4g}).")
+                    msg = (
+                        f"Early stopping fired at epoch {epoch}: {stopper.monitor} did not "
+                        f"improve by more than {stopper.min_delta} for {stopper.patience} epochs. "
+                        f"Best epoch {stopper.best_epoch} ({stopper.monitor} = {stopper.best:.4g})."
+                    )
                     tracker.text("early_stopping", msg, epoch)
-                    tracker.scalars({"early_stopping/epoch": epoch, "early_stopping/best_epoch": stopper.best_epoch,
-                                     "early_stopping/best_value": stopper.best}, epoch)
+                    tracker.scalars(
+                        {
+                            "early_stopping/epoch": epoch,
+                            "early_stopping/best_epoch": stopper.best_epoch,
+                            "early_stopping/best_value": stopper.best,
+                        },
+                        epoch,
+                    )
                     console.print(f"[cyan]{msg}[/]")
                     break
                 if dist.agree(stop.requested, device):
@@ -386,8 +425,11 @@ def fit(
                     break
         except Diverged as exc:
             status, error = "diverged", str(exc)
-            tracker.text("diverged", f"Run stopped: {exc}. The last good checkpoint is kept.",
-                         state.global_step)
+            tracker.text(
+                "diverged",
+                f"Run stopped: {exc}. The last good checkpoint is kept.",
+                state.global_step,
+            )
             console.print(f"[red]diverged:[/] {exc}")
 
     test_stats = None
@@ -406,12 +448,19 @@ def fit(
 
             x = torch.linspace(-1, 1, 512).unsqueeze(1)
             xt, yt = data.train.tensors
-            fig = fit_figure(x.squeeze(1), data.true_fn(x).squeeze(1), predict(model, x, device).squeeze(1),
-                             xt.squeeze(1), yt.squeeze(1))
+            fig = fit_figure(
+                x.squeeze(1),
+                data.true_fn(x).squeeze(1),
+                predict(model, x, device).squeeze(1),
+                xt.squeeze(1),
+                yt.squeeze(1),
+            )
             tracker.figure("fit", fig, state.epoch)
     elif status == "interrupted":
-        console.print("[yellow]interrupted:[/] the last completed epoch is saved in "
-                      f"{ckpt_dir / 'last.pt'}; continue with `dlx train --resume {run_dir}`")
+        console.print(
+            "[yellow]interrupted:[/] the last completed epoch is saved in "
+            f"{ckpt_dir / 'last.pt'}; continue with `dlx train --resume {run_dir}`"
+        )
 
     best_hist = next((h for h in state.history if h["epoch"] == stopper.best_epoch), None)
     trainable, frozen = count_parameters(model)
@@ -431,8 +480,9 @@ def fit(
         "parameters": {"trainable": trainable, "frozen": frozen},
         "choices": dict(choices or {}),
         "error": error,
-        "diagnosis": diagnose(state.history, task, status, initial_loss=state.initial_loss,
-                              error=error, cfg=cfg),
+        "diagnosis": diagnose(
+            state.history, task, status, initial_loss=state.initial_loss, error=error, cfg=cfg
+        ),
         "history": state.history,
     }
     if main:
@@ -452,10 +502,24 @@ def fit(
 
 def flat_hparams(cfg: DictConfig) -> dict[str, Any]:
     """The knobs a sweep turns, flattened for the HParams dashboard."""
-    keys = ["opt.lr", "batch_size", "epochs", "seed", "reg.l1", "reg.weight_decay", "reg.dropout",
-            "reg.batchnorm", "model.activation", "model.init", "model.width", "model.depth"]
-    out: dict[str, Any] = {"opt": str(cfg.opt._target_).rsplit(".", 1)[-1],
-                           "model": str(cfg.model._target_).rsplit(".", 1)[-1]}
+    keys = [
+        "opt.lr",
+        "batch_size",
+        "epochs",
+        "seed",
+        "reg.l1",
+        "reg.weight_decay",
+        "reg.dropout",
+        "reg.batchnorm",
+        "model.activation",
+        "model.init",
+        "model.width",
+        "model.depth",
+    ]
+    out: dict[str, Any] = {
+        "opt": str(cfg.opt._target_).rsplit(".", 1)[-1],
+        "model": str(cfg.model._target_).rsplit(".", 1)[-1],
+    }
     for key in keys:
         value = OmegaConf.select(cfg, key, default=None)
         if value is not None:
