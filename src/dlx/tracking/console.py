@@ -4,6 +4,7 @@ epoch, and a summary table at the end. Disabled on every rank but 0."""
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from contextlib import contextmanager
 from typing import Any
@@ -14,7 +15,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-console = Console(highlight=False)
+# Piped into a file or CI log, rich would assume 80 columns and fold the tables; use more.
+_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160
+console = Console(highlight=False, width=_WIDTH)
 err_console = Console(stderr=True, highlight=False)
 log = logging.getLogger("dlx")  # the run's plain-text log (train.log in the run folder)
 
