@@ -39,11 +39,12 @@ format: install  ## apply ruff's formatting and fixes
 board: install  ## TensorBoard on 127.0.0.1 for outputs/
 	$(BIN)/dlx board outputs
 
-bench: install  ## benchmarks (not part of make test): prints one markdown table
-	$(BIN)/python tests/benchmarks/run.py
+bench: install  ## benchmarks (not part of make test): one markdown table; ARGS="--quick" to try it
+	@$(BIN)/python -c "import lightning" 2>/dev/null || $(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python tests/benchmarks/run.py $(ARGS)
 
-bench-gpu: install  ## GPU benchmark (ResNet-18, CIFAR-shaped data) for a machine with CUDA
-	$(BIN)/python tests/benchmarks/gpu.py
+bench-gpu: install  ## ResNet-18 images/s on a CUDA GPU; ARGS="--device cpu --quick" smoke-tests it
+	$(BIN)/python tests/benchmarks/gpu.py $(ARGS)
 
 e2e: install  ## headless-browser test of `dlx board` (installs Debian's chromium)
 	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)

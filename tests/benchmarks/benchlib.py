@@ -10,7 +10,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -107,34 +106,59 @@ class Proc:
     output: str
 
 
+# Runs the command as ITS child and reports that child's time and peak RSS. Measuring from
+# this (big) process directly would not do: a child forked from it and exec'd inherits this
+# process's memory high-water mark in ru_maxrss; forked from this small launcher, it does not.
+_LAUNCHER = """
+import json, os, sys, time
+report, cmd = sys.argv[1], sys.argv[2:]
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(cmd[0], cmd)
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+seconds = time.perf_counter() - start
+with open(report, "w") as f:
+    json.dump({"seconds": seconds, "max_rss_kb": usage.ru_maxrss,
+               "code": os.waitstatus_to_exitcode(status)}, f)
+"""
+
+
 def run_proc(
     cmd: list[str],
     cwd: str | Path | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 600,
 ) -> Proc:
-    """Run `cmd`, timing it wall-clock and reading its peak RSS from `os.wait4`."""
-    with tempfile.TemporaryFile("w+") as out:
-        start = time.perf_counter()
-        p = subprocess.Popen(
-            cmd,
-            cwd=cwd,
-            env={**os.environ, **(env or {})},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        killer = threading.Timer(timeout, p.kill)  # a hung child is killed, not waited on forever
-        killer.start()
-        try:
-            _, status, usage = os.wait4(p.pid, 0)
-        finally:
-            killer.cancel()
-        seconds = time.perf_counter() - start
-        p.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
-        out.seek(0)
-        text = out.read()
-    return Proc(seconds, usage.ru_maxrss / 1024, p.returncode, text)
+    """Run `cmd`: its wall-clock time and its own peak RSS (wait4 in a small launcher)."""
+    import json
+
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.json"
+        with open(Path(tmp) / "out.txt", "w+") as out:
+            p = subprocess.Popen(
+                [sys.executable, "-c", _LAUNCHER, str(report), *cmd],
+                cwd=cwd,
+                env={**os.environ, **(env or {})},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # a timeout kills the command too, not just the launcher
+            )
+            try:
+                p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, 9)
+                p.wait()
+            out.seek(0)
+            text = out.read()
+        if not report.is_file():
+            return Proc(float("nan"), float("nan"), p.returncode or -9, text + "\n(timed out)")
+        r = json.loads(report.read_text())
+    return Proc(r["seconds"], r["max_rss_kb"] / 1024, r["code"], text)
 
 
 def check(proc: Proc, what: str) -> Proc:
@@ -214,6 +238,11 @@ def dlx_fit(overrides: list[str], run_dir: Path, config_dir: Path | None = CONF)
             f"dlx run {overrides} ended {metrics.get('status')}: {metrics.get('error')}"
         )
     pairs = list(zip(marks[0::2], marks[1::2], strict=False))
+    if len(pairs) != metrics.get("epochs_run"):
+        raise RuntimeError(
+            f"timed {len(pairs)} epochs of {metrics.get('epochs_run')}: the benchmark times an "
+            "epoch from RunConsole.epoch_start to .epoch_end in training/loop.py; did that change?"
+        )
     return {**metrics, "epoch_s": [b - a for a, b in pairs], "call_s": call}
 
 

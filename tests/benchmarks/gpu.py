@@ -10,6 +10,9 @@ Variants, in one process, each trained for a warm-up epoch and then a measured o
 - a plain loop with a DataLoader (pinned memory, workers, non-blocking copies), fp32 and
   bf16 + channels_last: torchvision's resnet18, what one would write by hand.
 
+dlx turns on cuDNN's autotuner on CUDA (`training/device.py: tune_backends`); the plain loop
+runs with torch's defaults, as written by hand.
+
 images/s counts the training steps of the measured epoch between two loss read-outs (every
 `log.every_n_steps`, where dlx syncs anyway; the plain loop reads its loss at the same
 steps), so both sides are timed on the same kind of interval. "epoch s" is the whole measured
@@ -194,8 +197,6 @@ def main(argv: list[str] | None = None) -> int:
     workers = (
         args.workers if args.workers is not None else min(8, max(0, (os.cpu_count() or 1) - 1))
     )
-    if args.device == "cuda":
-        torch.backends.cudnn.benchmark = False  # the same default on both sides
 
     variants = [
         ("dlx", "fp32", False, False),
@@ -218,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
                     args.device, n, batch, every, precision, cl, comp, Path(tmp) / f"v{k}"
                 )
             else:
+                torch.backends.cudnn.benchmark = (
+                    False  # torch's default, as a hand-written loop has it
+                )
                 r = plain_variant(args.device, n, batch, every, precision, cl, workers)
             r["wall_s"] = time.perf_counter() - start
             r["peak_gib"] = (

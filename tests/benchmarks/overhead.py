@@ -208,7 +208,7 @@ def run(quick: bool = False, repeats: int | None = None, log=print) -> list[Row]
         Row(
             bench,
             "DataLoader loop / dlx",
-            f"{ratio('dataloader', 'dlx'):.2f}x",
+            f"{ratio('dataloader', 'dlx'):.3f}x",
             "> 1 (dlx faster)",
             ratio("dataloader", "dlx") > 1,
             runs,
@@ -225,7 +225,7 @@ def run(quick: bool = False, repeats: int | None = None, log=print) -> list[Row]
             Row(
                 bench,
                 "Lightning / dlx",
-                f"{ratio('lightning', 'dlx'):.2f}x",
+                f"{ratio('lightning', 'dlx'):.3f}x",
                 "> 1 (dlx faster)",
                 ratio("lightning", "dlx") > 1,
                 runs,

@@ -265,7 +265,9 @@ def fit(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
     if cfg.compile:
-        net = torch.compile(net)
+        # static shapes: the full batches and the last one get a graph each (with the default,
+        # the last batch's recompile turns the full batches' graph dynamic, and slower)
+        net = torch.compile(net, dynamic=False)
 
     # A resumed run hides what the interrupted one logged after its last checkpoint.
     tracker = Tracker(run_dir, enabled=main, purge_step=state.global_step + 1 if resume else None)
