@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from dlx.data import DataBundle
-from dlx.data.splits import image_shape, image_splits
+from dlx.data.splits import image_bundle
 
 
 def read_digits():
@@ -32,16 +32,4 @@ def load(cfg, seed: int, min_size: int | None = None) -> DataBundle:
     images, labels = read_digits()
     x = torch.tensor(images, dtype=torch.float32).unsqueeze(1) / 16.0  # (N, 1, 8, 8) in [0, 1]
     y = torch.tensor(labels, dtype=torch.long)
-    train, val, test, mean, std = image_splits(x, y, cfg, seed, min_size)
-    return DataBundle(
-        train=train,
-        val=val,
-        test=test,
-        task="classification",
-        in_shape=image_shape(train),
-        num_classes=10,
-        classes=[str(i) for i in range(10)],
-        mean=mean,
-        std=std,
-        name="digits",
-    )
+    return image_bundle(x, y, cfg, seed, min_size, [str(i) for i in range(10)], "digits")

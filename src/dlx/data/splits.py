@@ -162,3 +162,24 @@ def image_shape(ds: TensorDataset) -> tuple[int, ...]:
     c, h, w = ds.tensors[0].shape[1:]
     size = getattr(ds, "size", None)
     return (c, size, size) if size else (c, h, w)
+
+
+def image_bundle(
+    x, y, cfg, seed: int, min_size: int | None, classes: list[str], name: str, test=None
+):
+    """Split, resize and normalize in-memory images into a classification DataBundle."""
+    from dlx.data import DataBundle
+
+    train, val, test_ds, mean, std = image_splits(x, y, cfg, seed, min_size, test=test)
+    return DataBundle(
+        train=train,
+        val=val,
+        test=test_ds,
+        task="classification",
+        in_shape=image_shape(train),
+        num_classes=len(classes),
+        classes=classes,
+        mean=mean,
+        std=std,
+        name=name,
+    )

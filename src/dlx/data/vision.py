@@ -15,7 +15,7 @@ import torch
 
 from dlx.data import DataBundle
 from dlx.data.download import SOURCES, ensure, torchvision_class
-from dlx.data.splits import image_shape, image_splits
+from dlx.data.splits import image_bundle
 from dlx.errors import UserError
 
 
@@ -63,16 +63,6 @@ def load(cfg, seed: int, min_size: int | None = None) -> DataBundle:
     cls = torchvision_class(source.dataset)
     x, y, classes = read_split(cls, root, True, source)
     x_test, y_test, _ = read_split(cls, root, False, source)
-    train, val, test, mean, std = image_splits(x, y, cfg, seed, min_size, test=(x_test, y_test))
-    return DataBundle(
-        train=train,
-        val=val,
-        test=test,
-        task="classification",
-        in_shape=image_shape(train),
-        num_classes=len(classes),
-        classes=[str(c) for c in classes],
-        mean=mean,
-        std=std,
-        name=name,
+    return image_bundle(
+        x, y, cfg, seed, min_size, [str(c) for c in classes], name, test=(x_test, y_test)
     )
