@@ -93,10 +93,20 @@ def check_devices(cfg: DictConfig, multirun: bool = False) -> None:
 # ------------------------------------------------------------------------------------ torchrun
 
 
-def _destroy_group() -> None:
+def _destroy_group(sync: bool = False) -> None:
+    """Leave the process group while the interpreter is fully alive. With `sync` (a rank that
+    finished its work) the ranks first meet at a barrier, so none closes its connections while
+    another still talks to it: gloo aborts a process (SIGABRT) whose peer vanished mid-exchange
+    or whose group is torn down during interpreter shutdown."""
     import torch.distributed as td
 
     if td.is_available() and td.is_initialized():
+        if sync:
+            import gc
+
+            gc.collect()  # a DDP wrapper caught in a reference cycle lets go of its pending work
+            with contextlib.suppress(Exception):  # a peer that failed: leave anyway
+                td.barrier()
         td.destroy_process_group()
 
 
@@ -192,6 +202,7 @@ def _worker(
             root.addHandler(handler)
             root.setLevel(logging.INFO)
         metrics = fit(cfg, run_dir, resume=resume, dist=Dist(rank, world), choices=choices)
+        _destroy_group(sync=True)
         if rank == 0:
             results.put(("ok", metrics))
     except Exception as exc:
@@ -301,7 +312,9 @@ def fit_parallel(
     if env is not None:
         join_torchrun(cfg)
         rank, world, _ = env
-        return fit(cfg, run_dir, resume=resume, dist=Dist(rank, world), choices=choices)
+        metrics = fit(cfg, run_dir, resume=resume, dist=Dist(rank, world), choices=choices)
+        _destroy_group(sync=True)  # not at interpreter exit (atexit is the fallback on errors)
+        return metrics
     return spawn_fit(cfg, run_dir, int(cfg.trainer.devices), choices, resume)
 
 
