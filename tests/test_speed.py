@@ -99,3 +99,34 @@ def test_digits_load_without_importing_scikit_learn_and_match_its_loader():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_default_digits_run_never_imports_torchvision(tmp_path):
+    """torchvision costs a short run's start-up 0.1 s (and over a second more in a process where
+    nothing has imported torch._dynamo yet: the first optimizer step does)."""
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "import dlx\n"
+        f"m = dlx.train(['log.graph=false', 'epochs=1', 'data.limit=128', "
+        f"'hydra.run.dir={tmp_path / 'run'}'])\n"
+        "assert m['status'] == 'completed'\n"
+        "assert 'torchvision' not in sys.modules, 'torchvision was imported'\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+@pytest.mark.parametrize("shape,nrow", [((5, 1, 8, 8), 3), ((8, 3, 6, 10), 8), ((2, 3, 4, 4), 8)])
+def test_image_grid_draws_what_torchvision_make_grid_draws(shape, nrow):
+    from torchvision.utils import make_grid
+
+    from dlx.tracking.visuals import image_grid
+
+    x = torch.rand(shape)
+    expected = make_grid(x, nrow=nrow, padding=2, pad_value=1.0)
+    assert torch.equal(image_grid(x, nrow=nrow), expected)
+    assert torch.equal(image_grid(list(x), nrow=nrow), expected)

@@ -28,6 +28,31 @@ def test_default_run_leaves_config_checkpoints_metrics_and_events(tmp_path):
     assert "dlx run summary" in proc.stdout and "best epoch" in proc.stdout
 
 
+def test_the_quick_exit_still_runs_exit_handlers_and_flushes_everything(tmp_path):
+    """dlx skips Python's slow teardown after a command; what that teardown does for a user
+    still happens: atexit handlers run, train.log and stdout are complete, the exit code holds."""
+    site = tmp_path / "site"
+    site.mkdir()
+    marker = tmp_path / "atexit-ran"
+    (site / "sitecustomize.py").write_text(
+        f"import atexit, pathlib\natexit.register(pathlib.Path({str(marker)!r}).touch)\n"
+    )
+    env = {"PYTHONPATH": str(site)}
+    run = tmp_path / "run"
+    proc = run_dlx(
+        ["train", "epochs=1", "data.limit=128", *FAST, f"hydra.run.dir={run}"],
+        cwd=tmp_path,
+        env=env,
+        check=0,
+    )
+    assert marker.exists(), "an atexit handler did not run"
+    assert "dlx run summary" in proc.stdout and proc.stdout.rstrip().endswith("┘")
+    assert (run / "train.log").read_text().rstrip().splitlines()[-1].endswith(f"run folder: {run}")
+    marker.unlink()
+    bad = run_dlx(["train", "epochs=0", f"hydra.run.dir={tmp_path / 'bad'}"], tmp_path, env=env)
+    assert bad.returncode == 2 and "epochs" in bad.stderr and marker.exists()
+
+
 def test_cnn_adam_on_digits_reaches_96_percent(tmp_run):
     run_dir, where = tmp_run
     run_dlx(["train", "model=cnn", "opt=adam", where, *FAST], cwd=run_dir.parent, check=0)

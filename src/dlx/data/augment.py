@@ -41,12 +41,12 @@ class NotBatchable(Exception):
 
 def build_transform(aug_cfg: Any):
     """The `aug` group's torchvision `Compose`, or None when it has no transforms."""
+    items = list(aug_cfg.get("transforms") or []) if aug_cfg is not None else []
+    if not items:
+        return None  # no torchvision import (~0.1-2 s) for a run without augmentation
     from hydra.utils import instantiate
     from torchvision import transforms as T
 
-    items = list(aug_cfg.get("transforms") or []) if aug_cfg is not None else []
-    if not items:
-        return None
     ops = []
     for i, item in enumerate(items):
         target = item.get("_target_") if hasattr(item, "get") else None
@@ -462,7 +462,7 @@ def sample_grid(data, aug_cfg: Any, images: int = 8, draws: int = 4) -> torch.Te
     Call after `build_batch_augment` (a per-sample training split is already augmented). Draws
     come from a fixed seed and leave the run's random state untouched.
     """
-    from torchvision.utils import make_grid
+    from dlx.tracking.visuals import image_grid
 
     ds = data.train
     compose = build_transform(aug_cfg)
@@ -486,4 +486,4 @@ def sample_grid(data, aug_cfg: Any, images: int = 8, draws: int = 4) -> torch.Te
     x = denormalize(x.float(), data.mean, data.std).clamp(0, 1)
     if x.shape[-1] < 48:  # tiny images (digits' 8x8) become visible
         x = F.interpolate(x, scale_factor=math.ceil(48 / x.shape[-1]), mode="nearest")
-    return make_grid(x, nrow=k if augmented else images, padding=2, pad_value=1.0)
+    return image_grid(x, nrow=k if augmented else images, padding=2, pad_value=1.0)

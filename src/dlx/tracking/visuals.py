@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -77,6 +78,31 @@ def log_start(tracker, console, model: nn.Module, data, example: torch.Tensor, c
         tracker.image("aug/train_samples", sample_grid(data, cfg.get("aug")))
 
 
+def image_grid(
+    images: torch.Tensor | list[torch.Tensor],
+    nrow: int = 8,
+    padding: int = 2,
+    pad_value: float = 1.0,
+) -> torch.Tensor:
+    """(N, C, H, W) images, C 1 or 3, as one (3, H', W') picture, `nrow` per row: what
+    `torchvision.utils.make_grid` draws (a test holds them equal), without importing torchvision,
+    which pulls in torch._dynamo (over a second of every run's start-up)."""
+    x = torch.stack(list(images)) if isinstance(images, list) else images
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    n, _, h, w = x.shape
+    cols = min(nrow, n)
+    rows = math.ceil(n / cols)
+    grid = x.new_full(
+        (3, rows * (h + padding) + padding, cols * (w + padding) + padding), pad_value
+    )
+    for i in range(n):
+        r, c = divmod(i, cols)
+        top, left = r * (h + padding) + padding, c * (w + padding) + padding
+        grid[:, top : top + h, left : left + w] = x[i]
+    return grid
+
+
 def first_conv(model: nn.Module) -> tuple[str, nn.Conv2d] | None:
     """The first 2-D convolution of a model (LeNet's `features.0`, ResNet's `conv1`), if any."""
     return next(((n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)), None)
@@ -110,12 +136,10 @@ def log_conv_layer(
     found = first_conv(model)
     if found is None or not getattr(tracker, "enabled", True):
         return
-    from torchvision.utils import make_grid
-
     name, conv = found
     w = conv.weight.detach()  # (out, in, kh, kw); RGB filters show as colour, others as gray
     filters = w if w.shape[1] in (1, 3) else w.mean(dim=1, keepdim=True)
-    grid = make_grid(_tiles(filters, 48), nrow=min(8, len(filters)), padding=2, pad_value=1.0)
+    grid = image_grid(_tiles(filters, 48), nrow=min(8, len(filters)), padding=2, pad_value=1.0)
     tracker.image(f"filters/{name}", grid, step)
 
     maps: list[torch.Tensor] = []
@@ -134,5 +158,5 @@ def log_conv_layer(
     tiles = []
     for img, m in zip(inputs, fmap, strict=True):
         tiles += [img, *_tiles(m.unsqueeze(1), side).expand(-1, 3, -1, -1)]
-    grid = make_grid(tiles, nrow=fmap.shape[1] + 1, padding=2, pad_value=1.0)
+    grid = image_grid(tiles, nrow=fmap.shape[1] + 1, padding=2, pad_value=1.0)
     tracker.image(f"feature_maps/{name}", grid, step)
