@@ -94,6 +94,41 @@ def test_each_trial_fills_hparams_inside_its_own_run(grid):
     assert lrs == {0.1, 0.01}
 
 
+def test_a_second_sweep_into_a_used_folder_is_refused_and_leaves_it_untouched(grid):
+    sweep_dir, _ = grid
+    before = {p: p.stat().st_mtime_ns for p in sweep_dir.rglob("*") if p.is_file()}
+    code, out = sweep_in_process(
+        ["opt=adam,sgd", "epochs=1", *TINY, f"hydra.sweep.dir={sweep_dir}"]
+    )
+    assert code == 2
+    assert "hydra.sweep.dir" in out and "already holds a sweep" in out
+    after = {p: p.stat().st_mtime_ns for p in sweep_dir.rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_sweeps_started_in_the_same_second_get_folders_of_their_own(tmp_path, monkeypatch):
+    import datetime
+
+    from omegaconf import OmegaConf
+
+    from dlx.launch import _fresh_folder
+
+    class Frozen(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls(2026, 1, 2, 3, 4, 5)
+
+    monkeypatch.setattr(datetime, "datetime", Frozen)
+    cfg = OmegaConf.create({"name": "x"})
+    root = tmp_path / "multirun"
+    first = _fresh_folder(["opt=adam,sgd"], cfg, "hydra.sweep.dir", root)
+    second = _fresh_folder(["opt=adam,sgd"], cfg, "hydra.sweep.dir", root)
+    assert first[-1] == f"hydra.sweep.dir={root / '2026-01-02' / '03-04-05_x'}"
+    assert second[-1] == f"hydra.sweep.dir={root / '2026-01-02' / '03-04-05_x-2'}"
+    mine = ["hydra.sweep.dir=mine"]
+    assert _fresh_folder(mine, cfg, "hydra.sweep.dir", root) == mine
+
+
 def test_diverging_trial_is_marked_failed_and_the_sweep_succeeds(tmp_path):
     sweep_dir = tmp_path / "sweep"
     code, out = sweep_in_process(

@@ -44,10 +44,9 @@ def _fail(exc: UserError) -> None:
 
 def _run_sweep(overrides: list[str], config_dir: str | None) -> int:
     from dlx import sweep
-    from dlx.launch import preflight, run_hydra
+    from dlx.launch import sweep_once
 
-    preflight(overrides, True, config_dir)
-    run_hydra(overrides, True, config_dir)
+    sweep_once(overrides, config_dir)
     return sweep.exit_code()
 
 

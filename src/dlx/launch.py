@@ -235,35 +235,74 @@ def refuse_existing_run(overrides: list[str]) -> None:
 def _fresh_run_dir(overrides: list[str], cfg: DictConfig) -> list[str]:
     """Hydra's `outputs/DATE/TIME[_name]`, made unique: two runs started in the same second
     must not share (and overwrite) one folder. An explicit hydra.run.dir is left alone."""
-    if any(o.lstrip("+~").startswith("hydra.run.dir=") for o in overrides):
+    return _fresh_folder(overrides, cfg, "hydra.run.dir", Path("outputs"))
+
+
+def _fresh_folder(overrides: list[str], cfg: DictConfig, key: str, root: Path) -> list[str]:
+    """Claim `root/DATE/TIME[_name]` (then `-2`, `-3`, ...) with an atomic mkdir, even against
+    a parallel dlx, and hand it to Hydra as `key`; an explicit `key=...` is left alone."""
+    if any(o.lstrip("+~").startswith(f"{key}=") for o in overrides):
         return overrides
     from datetime import datetime
 
     from dlx.config import _suffix
 
     now = datetime.now()
-    base = (
-        Path("outputs")
-        / now.strftime("%Y-%m-%d")
-        / (now.strftime("%H-%M-%S") + _suffix(cfg.get("name")))
-    )
-    run_dir, n = base, 1
+    base = root / now.strftime("%Y-%m-%d") / (now.strftime("%H-%M-%S") + _suffix(cfg.get("name")))
+    folder, n = base, 1
     try:
         base.parent.mkdir(parents=True, exist_ok=True)
         while True:
             try:
-                run_dir.mkdir()  # claims the folder atomically, even against a parallel dlx
+                folder.mkdir()
                 break
             except FileExistsError:
                 n += 1
-                run_dir = base.with_name(f"{base.name}-{n}")
+                folder = base.with_name(f"{base.name}-{n}")
     except OSError as exc:
         raise UserError(
-            f"Cannot create the run folder {run_dir.resolve()}: {exc.strerror}. "
-            "Run from a writable folder or set hydra.run.dir=DIR.",
-            key="hydra.run.dir",
+            f"Cannot create the folder {folder.resolve()}: {exc.strerror}. "
+            f"Run from a writable folder or set {key}=DIR.",
+            key=key,
         ) from None
-    return [*overrides, f"hydra.run.dir={run_dir}"]
+    return [*overrides, f"{key}={folder}"]
+
+
+def refuse_existing_sweep(overrides: list[str]) -> None:
+    """A new sweep never lands on top of another sweep's trials (trial 0 of each would share
+    one folder: checkpoints overwritten, two runs' events mixed)."""
+    folder = _override_value(overrides, "hydra.sweep.dir")
+    if folder is None or not Path(folder).is_dir():
+        return
+    sweep = Path(folder)
+    held = [
+        p.name
+        for p in sweep.iterdir()
+        if p.name in ("multirun.yaml", "summary.csv")
+        or (p / "metrics.json").exists()
+        or (p / "checkpoints" / "last.pt").exists()
+    ]
+    if held:
+        raise UserError(
+            f"`hydra.sweep.dir={folder}` already holds a sweep ({', '.join(sorted(held)[:4])}): "
+            "its trials would be overwritten. Pick a new folder, or leave hydra.sweep.dir out "
+            "(each sweep then gets its own outputs/multirun/DATE/TIME).",
+            key="hydra.sweep.dir",
+        )
+
+
+def sweep_once(overrides: list[str], config_dir: str | None = None) -> None:
+    """One sweep (Hydra multirun) in its own folder; the summary lands in dlx.sweep."""
+    cfg = preflight(overrides, True, config_dir)
+    refuse_existing_sweep(overrides)
+    claimed = _fresh_folder(overrides, cfg, "hydra.sweep.dir", Path("outputs") / "multirun")
+    try:
+        run_hydra(claimed, True, config_dir)
+    finally:
+        if claimed is not overrides:  # a sweep that never started leaves no empty folder
+            folder = Path(_override_value(claimed, "hydra.sweep.dir") or "")
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty
 
 
 def train_once(overrides: list[str], config_dir: str | None = None) -> dict[str, Any]:
