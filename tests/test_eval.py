@@ -88,6 +88,7 @@ def test_eval_of_a_regression_run_logs_the_fit_figure(tmp_path):
     [
         (["--checkpoint", "newest"], "best | last"),
         (["--split", "train"], "test | val"),
+        (["--device", "tpu"], "auto | cpu | cuda | mps"),
     ],
 )
 def test_eval_rejects_unknown_options_with_exit_2(run, args, says):
@@ -98,3 +99,25 @@ def test_eval_rejects_unknown_options_with_exit_2(run, args, says):
 def test_eval_of_a_folder_that_is_not_a_run_exits_2(tmp_path):
     code, out = eval_in_process([str(tmp_path)])
     assert code == 2 and "not a dlx run folder" in out
+
+
+def test_eval_device_moves_a_gpu_run_to_this_machine(run, tmp_path):
+    """A run trained with device=cuda, evaluated where there is no GPU: --device cpu."""
+    import shutil
+
+    import torch
+    from omegaconf import OmegaConf
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    gpu_run = tmp_path / "gpu-run"
+    shutil.copytree(run, gpu_run)
+    cfg = OmegaConf.load(gpu_run / ".hydra" / "config.yaml")
+    cfg.device.type = "cuda"
+    OmegaConf.save(cfg, gpu_run / ".hydra" / "config.yaml")
+    code, out = eval_in_process([str(gpu_run)])
+    assert code == 2 and "device=cuda" in out and "--device cpu" in out and "Traceback" not in out
+    code, out = eval_in_process([str(gpu_run), "--device", "cpu"])
+    assert code == 0, out
+    result = json.loads((gpu_run / "eval.json").read_text())
+    assert result["metrics"]["acc"] == pytest.approx(read_metrics(run)["test"]["acc"], abs=1e-6)

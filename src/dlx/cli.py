@@ -112,12 +112,18 @@ def eval_(
         None, "--checkpoint", show_default=False, help="best | last (default: what its test used)"
     ),
     split: str = typer.Option("test", "--split", help="test | val"),
+    device: str | None = typer.Option(
+        None,
+        "--device",
+        show_default=False,
+        help="auto | cpu | cuda | mps (default: the run's own device)",
+    ),
 ) -> None:
     """Reload a run's own config and checkpoint; print metrics, write eval.json."""
     try:
         from dlx.evaluate import run_eval
 
-        run_eval(run_dir, checkpoint=checkpoint, split=split)
+        run_eval(run_dir, checkpoint=checkpoint, split=split, device=device)
     except UserError as exc:
         _fail(exc)
 

@@ -19,6 +19,7 @@ from dlx.errors import UserError
 
 CHECKPOINTS = ("best", "last")
 SPLITS = ("test", "val")
+DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def _run_metrics(run_dir: Path) -> dict[str, Any]:
@@ -61,11 +62,16 @@ def per_class(matrix: torch.Tensor, classes: list[str]) -> list[dict[str, Any]]:
 
 
 def run_eval(
-    run_dir: str | Path, checkpoint: str | None = None, split: str = "test"
+    run_dir: str | Path,
+    checkpoint: str | None = None,
+    split: str = "test",
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate RUN_DIR's checkpoint on a split; print, write eval.json, log to TensorBoard.
 
     `checkpoint=None` picks the checkpoint the run's own test used (metrics.json), else best.
+    `device=None` uses the run's own `device`; another (auto|cpu|cuda|mps) evaluates a run
+    trained on a GPU on a machine without one.
     """
     from dlx.data.loader import make_loader
     from dlx.tracking.tensorboard import Tracker
@@ -94,13 +100,31 @@ def run_eval(
         )
         raise UserError(f"No checkpoint at {path}.{hint}", key="--checkpoint")
 
-    b = build(cfg)  # the training code path: same data split, same model class
+    if device is not None:
+        if device not in DEVICES:
+            raise UserError(
+                f"Unknown device `{device}`. Allowed: {' | '.join(DEVICES)}.", key="--device"
+            )
+        cfg.device.type = device
+    try:
+        b = build(cfg)  # the training code path: same data split, same model class
+    except UserError as exc:
+        if device is None and getattr(exc, "key", None) == "device":
+            raise UserError(
+                f"This run was trained with device={cfg.device.type}, which this machine does "
+                "not have. Evaluate it here with `--device cpu` (or auto).",
+                key="--device",
+            ) from None
+        raise
     state = ckpt.load(path, map_location=b.device)
     ckpt.load_model_state(b.model, state["model"], path)
     epoch = int((state.get("run") or {}).get("epoch", 0))
     dataset = b.data.test if split == "test" else b.data.val
     loader = make_loader(dataset, max(cfg.batch_size, 256), False, b.device)  # as in fit()
-    metrics = evaluate(b.model, loader, b.loss_fn, b.data.task, b.device, cfg.precision)
+    precision = str(cfg.precision)
+    if precision == "fp16" and b.device.type == "cpu":  # a GPU run's fp16 has no CPU kernels
+        precision = "fp32"
+    metrics = evaluate(b.model, loader, b.loss_fn, b.data.task, b.device, precision)
 
     result: dict[str, Any] = {
         "run": str(run_dir),
