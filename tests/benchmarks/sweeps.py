@@ -15,9 +15,10 @@ from pathlib import Path
 from benchlib import Row, check, dlx_cmd, median, rotated, run_proc, spread
 
 JOBLIB = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
-# A trial of ~20 s on an idle core (a digits epoch is ~0.05 s): long enough that the workers'
-# own start (Python, torch, the first epoch's warm-up: a few seconds each) does not decide it.
-EPOCHS = 400
+# A trial of ~15-25 s on one core (a digits epoch is ~0.05-0.08 s): long enough that the
+# workers' own start (Python, torch, the first epoch's warm-up: a few seconds each) does not
+# decide it, short enough that `make bench` stays under 10 minutes on a busy machine.
+EPOCHS = 300
 
 
 def trial_overrides(epochs: int) -> list[str]:
