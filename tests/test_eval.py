@@ -114,9 +114,12 @@ def test_eval_device_moves_a_gpu_run_to_this_machine(run, tmp_path):
     shutil.copytree(run, gpu_run)
     cfg = OmegaConf.load(gpu_run / ".hydra" / "config.yaml")
     cfg.device.type = "cuda"
+    cfg.precision = "fp16"  # a GPU-only setting: on the CPU the same weights run in fp32
     OmegaConf.save(cfg, gpu_run / ".hydra" / "config.yaml")
     code, out = eval_in_process([str(gpu_run)])
     assert code == 2 and "device=cuda" in out and "--device cpu" in out and "Traceback" not in out
+    code, out = eval_in_process([str(gpu_run), "--device", "cuda"])
+    assert code == 2 and "`--device cuda`" in out and "--device cpu" in out
     code, out = eval_in_process([str(gpu_run), "--device", "cpu"])
     assert code == 0, out
     result = json.loads((gpu_run / "eval.json").read_text())

@@ -120,7 +120,9 @@ def test_a_default_digits_run_never_imports_torchvision(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
-@pytest.mark.parametrize("shape,nrow", [((5, 1, 8, 8), 3), ((8, 3, 6, 10), 8), ((2, 3, 4, 4), 8)])
+@pytest.mark.parametrize(
+    "shape,nrow", [((5, 1, 8, 8), 3), ((8, 3, 6, 10), 8), ((2, 3, 4, 4), 8), ((1, 1, 5, 5), 8)]
+)
 def test_image_grid_draws_what_torchvision_make_grid_draws(shape, nrow):
     from torchvision.utils import make_grid
 

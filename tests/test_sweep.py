@@ -111,7 +111,10 @@ def test_sweeps_started_in_the_same_second_get_folders_of_their_own(tmp_path, mo
 
     from omegaconf import OmegaConf
 
+    from dlx import launch
     from dlx.launch import _fresh_folder
+
+    monkeypatch.setattr(launch, "CONFIGURED_DIRS", {})  # as after a preflight of the defaults
 
     class Frozen(datetime.datetime):
         @classmethod
@@ -123,8 +126,8 @@ def test_sweeps_started_in_the_same_second_get_folders_of_their_own(tmp_path, mo
     root = tmp_path / "multirun"
     first = _fresh_folder(["opt=adam,sgd"], cfg, "hydra.sweep.dir", root)
     second = _fresh_folder(["opt=adam,sgd"], cfg, "hydra.sweep.dir", root)
-    assert first[-1] == f"hydra.sweep.dir={root / '2026-01-02' / '03-04-05_x'}"
-    assert second[-1] == f"hydra.sweep.dir={root / '2026-01-02' / '03-04-05_x-2'}"
+    assert first[-1] == f"hydra.sweep.dir='{root / '2026-01-02' / '03-04-05_x'}'"
+    assert second[-1] == f"hydra.sweep.dir='{root / '2026-01-02' / '03-04-05_x-2'}'"
     mine = ["hydra.sweep.dir=mine"]
     assert _fresh_folder(mine, cfg, "hydra.sweep.dir", root) == mine
 
@@ -267,3 +270,34 @@ def test_summary_leaves_out_trials_of_an_earlier_sweep_into_the_same_folder(tmp_
     an_hour_ago = time.time() - 3600
     os.utime(tmp_path / "1" / ".hydra" / "overrides.yaml", (an_hour_ago, an_hour_ago))
     assert [r["trial"] for r in collect(tmp_path, since=time.time() - 60)] == ["0"]
+
+
+def test_a_name_with_a_comma_names_the_folders_and_sweeps_nothing_more(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out = sweep_in_process(["name='a,b'", "opt.lr=0.1,0.01", "epochs=1", *TINY])
+    assert code == 0, out
+    (sweep_dir,) = (tmp_path / "outputs" / "multirun").glob("*/*")
+    assert sweep_dir.name.endswith("_a,b") and len(read_summary(sweep_dir)) == 2
+
+
+def test_a_sweep_folder_set_in_the_users_config_is_kept(tmp_path, monkeypatch):
+    conf = tmp_path / "myconf" / "experiment"
+    conf.mkdir(parents=True)
+    (conf / "mine.yaml").write_text(
+        "# @package _global_\nname: mine\nhydra:\n  sweep:\n    dir: mysweeps/${name}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    args = ["--config-dir", str(tmp_path / "myconf"), "experiment=mine", "opt.lr=0.1,0.01"]
+    code, out = sweep_in_process([*args, "epochs=1", *TINY])
+    assert code == 0, out
+    assert len(read_summary(tmp_path / "mysweeps" / "mine")) == 2
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_a_sweep_that_never_starts_leaves_no_folders(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _ = sweep_in_process(
+        ["hparams_search=optuna", "hydra.sweeper.direction=sideways", "epochs=1", *TINY]
+    )
+    assert code != 0
+    assert not (tmp_path / "outputs").exists()

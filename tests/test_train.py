@@ -51,6 +51,16 @@ def test_the_quick_exit_still_runs_exit_handlers_and_flushes_everything(tmp_path
     marker.unlink()
     bad = run_dlx(["train", "epochs=0", f"hydra.run.dir={tmp_path / 'bad'}"], tmp_path, env=env)
     assert bad.returncode == 2 and "epochs" in bad.stderr and marker.exists()
+    # a profiler (or tracer, debugger) wrapping dlx still gets to finish its own work
+    prof = tmp_path / "dlx.prof"
+    profiled = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "dlx", "train", "epochs=0"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert prof.is_file() and "epochs" in profiled.stderr  # (cProfile swallows the exit code)
 
 
 def test_cnn_adam_on_digits_reaches_96_percent(tmp_run):

@@ -1,6 +1,6 @@
 """`python -m dlx ...` is the same as `dlx ...` (torchrun uses this form)."""
 
-from dlx.cli import main
+from dlx.cli import entry
 
 if __name__ == "__main__":
-    main()
+    entry()

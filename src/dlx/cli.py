@@ -193,8 +193,14 @@ def config(
 
 
 def main() -> None:
+    """`dlx` for a Python caller: runs the command and raises SystemExit with its exit code."""
+    app()
+
+
+def entry() -> None:
+    """The `dlx` console script and `python -m dlx`: `main`, then the quick exit."""
     try:
-        app()
+        main()
     except SystemExit as exc:
         _exit(exc.code)
 
@@ -216,6 +222,8 @@ def _exit(code: object) -> None:
         sys.exit(code)
     if shutdown is None or run_exitfuncs is None:  # not CPython
         sys.exit(code)
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)  # under cProfile, trace, pdb: they still have work to do after us
     shutdown()
     run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
@@ -227,4 +235,4 @@ def _exit(code: object) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    entry()

@@ -44,8 +44,11 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("dlx_suffix", _suffix)
 
 
-def compose(overrides: Iterable[str] = (), config_dir: str | None = None) -> DictConfig:
-    """Compose the config as `dlx train` would, without running; Hydra errors become UserError."""
+def compose(
+    overrides: Iterable[str] = (), config_dir: str | None = None, with_hydra: bool = False
+) -> DictConfig:
+    """Compose the config as `dlx train` would, without running; Hydra errors become UserError.
+    `with_hydra` keeps the `hydra` node (run/sweep folders as configured, unresolved)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -57,7 +60,7 @@ def compose(overrides: Iterable[str] = (), config_dir: str | None = None) -> Dic
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(str(conf_dir()), version_base="1.3", job_name="train"):
-            cfg = hydra_compose("config", overrides=overrides, return_hydra_config=False)
+            cfg = hydra_compose("config", overrides=overrides, return_hydra_config=with_hydra)
     except Exception as exc:  # Hydra/OmegaConf errors: shown cleanly, exit 2
         raise hydra_error(exc, overrides, config_dir) from None
     finally:

@@ -107,24 +107,31 @@ def run_eval(
             )
         cfg.device.type = device
     try:
+        from dlx.training.device import resolve_device
+
+        if cfg.precision == "fp16" and resolve_device(cfg.device.type).type == "cpu":
+            cfg.precision = "fp32"  # a GPU run's fp16 has no CPU kernels: the same weights
         b = build(cfg)  # the training code path: same data split, same model class
     except UserError as exc:
-        if device is None and getattr(exc, "key", None) == "device":
+        if getattr(exc, "key", None) != "device":
+            raise
+        if device is None:
             raise UserError(
                 f"This run was trained with device={cfg.device.type}, which this machine does "
                 "not have. Evaluate it here with `--device cpu` (or auto).",
                 key="--device",
             ) from None
-        raise
+        raise UserError(
+            f"`--device {device}`: {str(exc).split(' Use ')[0]} Allowed here: --device cpu "
+            "or --device auto.",
+            key="--device",
+        ) from None
     state = ckpt.load(path, map_location=b.device)
     ckpt.load_model_state(b.model, state["model"], path)
     epoch = int((state.get("run") or {}).get("epoch", 0))
     dataset = b.data.test if split == "test" else b.data.val
     loader = make_loader(dataset, max(cfg.batch_size, 256), False, b.device)  # as in fit()
-    precision = str(cfg.precision)
-    if precision == "fp16" and b.device.type == "cpu":  # a GPU run's fp16 has no CPU kernels
-        precision = "fp32"
-    metrics = evaluate(b.model, loader, b.loss_fn, b.data.task, b.device, precision)
+    metrics = evaluate(b.model, loader, b.loss_fn, b.data.task, b.device, cfg.precision)
 
     result: dict[str, Any] = {
         "run": str(run_dir),

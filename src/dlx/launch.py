@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dlx.config import compose, conf_dir, hydra_error, register_resolvers, validate
 from dlx.errors import UserError
@@ -45,6 +45,10 @@ def _trial_threads(hc) -> int | None:
     cores = os.cpu_count() or 1
     workers = cores if n_jobs <= 0 else min(n_jobs, cores)
     return max(1, cores // max(1, workers))
+
+
+# `hydra.run.dir` / `hydra.sweep.dir` as the last preflight's config set them (unresolved).
+CONFIGURED_DIRS: dict[str, str] = {}
 
 
 def task(cfg: DictConfig) -> float:
@@ -171,8 +175,15 @@ def preflight(
     """Compose and validate before any work (and before Hydra makes a run folder)."""
     combos = _sweep_combinations(overrides) if multirun else [overrides]
     cfg = None
-    for combo in combos[:64]:
-        cfg = compose(combo, config_dir)
+    for i, combo in enumerate(combos[:64]):
+        cfg = compose(combo, config_dir, with_hydra=i == 0)
+        if i == 0:  # where this config sends its run / sweep (unresolved), then the job's own
+            CONFIGURED_DIRS.clear()
+            for key in ("run", "sweep"):
+                node = OmegaConf.to_container(cfg.hydra[key], resolve=False)
+                CONFIGURED_DIRS[f"hydra.{key}.dir"] = str(node.get("dir"))
+            with open_dict(cfg):
+                del cfg["hydra"]
         validate(cfg)
     from dlx.training.device import check_speed_options, resolve_device
 
@@ -193,7 +204,9 @@ def _override_value(overrides: list[str], key: str) -> str | None:
     for o in overrides:
         name, eq, rest = o.lstrip("+").partition("=")
         if eq and name.strip() == key:
-            value = rest.strip().strip("'\"")
+            value = rest.strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1].replace("\\" + value[0], value[0])  # as `quote` wrote it
     return value
 
 
@@ -238,10 +251,19 @@ def _fresh_run_dir(overrides: list[str], cfg: DictConfig) -> list[str]:
     return _fresh_folder(overrides, cfg, "hydra.run.dir", Path("outputs"))
 
 
+def _default_dir(key: str) -> str:
+    """dlx's own `hydra.run.dir` / `hydra.sweep.dir` pattern, as conf/config.yaml writes it."""
+    node = OmegaConf.load(conf_dir() / "config.yaml")
+    return str(OmegaConf.to_container(node.hydra, resolve=False)[key.split(".")[1]]["dir"])
+
+
 def _fresh_folder(overrides: list[str], cfg: DictConfig, key: str, root: Path) -> list[str]:
     """Claim `root/DATE/TIME[_name]` (then `-2`, `-3`, ...) with an atomic mkdir, even against
-    a parallel dlx, and hand it to Hydra as `key`; an explicit `key=...` is left alone."""
+    a parallel dlx, and hand it to Hydra as `key`. A folder chosen by the user (a `key=...`
+    override, or a config of theirs that sets it: see `preflight`) is left alone."""
     if any(o.lstrip("+~").startswith(f"{key}=") for o in overrides):
+        return overrides
+    if key in CONFIGURED_DIRS and CONFIGURED_DIRS[key] != _default_dir(key):
         return overrides
     from datetime import datetime
 
@@ -265,7 +287,13 @@ def _fresh_folder(overrides: list[str], cfg: DictConfig, key: str, root: Path) -
             f"Run from a writable folder or set {key}=DIR.",
             key=key,
         ) from None
-    return [*overrides, f"{key}={folder}"]
+    return [*overrides, f"{key}={quote(str(folder))}"]
+
+
+def quote(value: str) -> str:
+    """A value as one quoted Hydra override string: a `name` with a comma, brackets or quotes
+    must not turn the folder into a sweep or a list."""
+    return "'" + value.replace("'", "\\'") + "'"
 
 
 def refuse_existing_sweep(overrides: list[str]) -> None:
@@ -299,10 +327,13 @@ def sweep_once(overrides: list[str], config_dir: str | None = None) -> None:
     try:
         run_hydra(claimed, True, config_dir)
     finally:
-        if claimed is not overrides:  # a sweep that never started leaves no empty folder
+        if claimed is not overrides:  # a sweep that never started leaves no empty folders
             folder = Path(_override_value(claimed, "hydra.sweep.dir") or "")
-            with contextlib.suppress(OSError):
-                folder.rmdir()  # only when empty
+            for empty in (folder, folder.parent, folder.parent.parent, folder.parent.parent.parent):
+                try:
+                    empty.rmdir()  # only when empty: outputs/multirun/DATE/TIME, upwards
+                except OSError:
+                    break
 
 
 def train_once(overrides: list[str], config_dir: str | None = None) -> dict[str, Any]:

@@ -91,6 +91,8 @@ def image_grid(
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
     n, _, h, w = x.shape
+    if n == 1:
+        return x[0]  # as make_grid: one image, no frame
     cols = min(nrow, n)
     rows = math.ceil(n / cols)
     grid = x.new_full(
