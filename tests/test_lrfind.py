@@ -80,7 +80,19 @@ def test_suggestion_is_the_steepest_descent_before_the_minimum():
     tips = suggest(lrs, losses)
     assert tips["steepest"] == pytest.approx(1e-3, rel=0.15)
     assert tips["min_loss_lr"] == pytest.approx(1e-2, rel=0.5)
-    assert tips["suggested"] == tips["steepest"]
+    assert tips["suggested"] == min(tips["steepest"], tips["min_loss_lr"] / 10)
+
+
+def test_a_loss_that_falls_off_a_cliff_gets_a_suggestion_well_below_the_edge():
+    """SGD on digits: flat, then the loss drops only right at its minimum, where the next step
+    up diverges. The steepest point is the minimum itself; the suggestion stays 10x below."""
+    from dlx.lrfind import suggest
+
+    lrs = [10 ** (-5 + i * 0.05) for i in range(106)]  # 1e-5 .. ~1.4
+    losses = [2.3] * 104 + [1.9, 9.0]  # flat at ln(10), a last drop, then divergence
+    tips = suggest(lrs, losses)
+    assert tips["steepest"] == pytest.approx(tips["min_loss_lr"])
+    assert tips["suggested"] == pytest.approx(tips["min_loss_lr"] / 10)
 
 
 @pytest.mark.parametrize(

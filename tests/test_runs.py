@@ -34,7 +34,7 @@ def test_runs_lists_finished_and_failed_runs_with_their_choices_and_metrics(tmp_
     trial = root / "multirun" / "2030-01-02" / "09-00-00" / "0"
     (trial / ".hydra").mkdir(parents=True)
     (trial / ".hydra" / "config.yaml").write_text("epochs: 1\n")
-    (trial / ".hydra" / "overrides.yaml").write_text("- opt.lr=1000000.0\n")
+    (trial / ".hydra" / "overrides.yaml").write_text("- opt.lr=1000000.0\n- reg=[l2,dropout]\n")
     (trial / "metrics.json").write_text(
         json.dumps(
             {"status": "failed", "error": "boom", "choices": {"model": "cnn", "opt": "adam"}}
@@ -54,6 +54,7 @@ def test_runs_lists_finished_and_failed_runs_with_their_choices_and_metrics(tmp_
     assert "epochs=2" in finished, "the command-line overrides"
     failed = next(line for line in lines if "multirun/2030-01-02/09-00-00/0" in line)
     assert "model=cnn" in failed and "opt.lr=1e+06" in failed and "failed" in failed
+    assert "reg=[l2,dropout]" in failed, "a list choice is text, not rich markup"
     assert lines.index(finished) < lines.index(failed), "oldest first"
 
 

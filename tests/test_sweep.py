@@ -274,10 +274,13 @@ def test_summary_leaves_out_trials_of_an_earlier_sweep_into_the_same_folder(tmp_
 
 def test_a_name_with_a_comma_names_the_folders_and_sweeps_nothing_more(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, out = sweep_in_process(["name='a,b'", "opt.lr=0.1,0.01", "epochs=1", *TINY])
+    code, out = sweep_in_process(
+        ["name='a,b'", "opt.lr=0.1,0.01", "reg=[l2,dropout],l1", "epochs=1", *TINY]
+    )
     assert code == 0, out
+    assert "reg=[l2,dropout]" in out, "a list choice is text in the table, not rich markup"
     (sweep_dir,) = (tmp_path / "outputs" / "multirun").glob("*/*")
-    assert sweep_dir.name.endswith("_a,b") and len(read_summary(sweep_dir)) == 2
+    assert sweep_dir.name.endswith("_a,b") and len(read_summary(sweep_dir)) == 4
 
 
 def test_a_sweep_folder_set_in_the_users_config_is_kept(tmp_path, monkeypatch):

@@ -55,6 +55,12 @@ def compose(
 
     register_resolvers()
     overrides = list(overrides)
+    if config_dir and not Path(config_dir).is_dir():
+        raise UserError(
+            f"`--config-dir {config_dir}`: no such folder. It takes a folder of your own config "
+            "groups, laid out like dlx's (e.g. DIR/model/mine.yaml, then model=mine).",
+            key="--config-dir",
+        )
     if config_dir:
         overrides = [f"hydra.searchpath=[file://{Path(config_dir).resolve()}]", *overrides]
     GlobalHydra.instance().clear()
@@ -114,9 +120,36 @@ def hydra_error(
     # Hydra lists the valid options in "Available options:"; keep its text, drop the noise.
     msg = msg.split("\nConfig search path:")[0].rstrip()
     msg = msg.replace("\n    full_key: ", "\n  key: ").replace("\n    object_type=", "\n  in: ")
+    unknown = re.search(r"Could not override '([^']+)'", msg)
+    if unknown and "not in struct" in msg:
+        return _unknown_key(unknown.group(1), list(overrides), config_dir) or UserError(msg)
     if "Could not override" in msg or "Key '" in msg and "not in struct" in msg:
         msg += "\n(use `dlx config` to see every key; `+key=value` adds a new one)"
     return UserError(msg)
+
+
+def _unknown_key(key: str, overrides: list[str], config_dir: str | None) -> UserError | None:
+    """`opt.lrr=0.1`: one line naming the key, the keys that are there, and the nearest one."""
+    import difflib
+
+    parent, _, leaf = key.rpartition(".")
+    rest = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != key]
+    try:
+        cfg = compose(rest, config_dir)
+    except UserError:
+        return None
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    if not isinstance(node, DictConfig):
+        return None
+    keys = sorted(str(k) for k in node.keys() if not str(k).startswith("_"))
+    near = difflib.get_close_matches(leaf, keys, n=1)
+    hint = f" Did you mean `{parent + '.' if parent else ''}{near[0]}`?" if near else ""
+    where = f"`{parent}`" if parent else "the top level"
+    return UserError(
+        f"Unknown key `{key}`.{hint} Keys in {where}: {', '.join(keys)}. "
+        "(`dlx config` prints them all.)",
+        key=key,
+    )
 
 
 # ---------------------------------------------------------------------------- validation

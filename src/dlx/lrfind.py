@@ -153,8 +153,8 @@ def range_test(
 
 
 def suggest(lrs: list[float], losses: list[float]) -> dict[str, float | None]:
-    """The lr where the smoothed loss falls fastest (per log-lr) before its minimum; also
-    the minimum's lr and that / 10 (the classic rule of thumb), the fallback on short curves."""
+    """The lr where the smoothed loss falls fastest (per log-lr) before its minimum, but at most
+    the minimum's lr / 10 (the classic rule of thumb, also the fallback on short curves)."""
     import numpy as np
 
     if len(lrs) < 3:
@@ -167,7 +167,10 @@ def suggest(lrs: list[float], losses: list[float]) -> dict[str, float | None]:
     if i_min - skip >= 3:
         grad = np.gradient(loss[skip : i_min + 1], np.log(lr[skip : i_min + 1]))
         steepest = float(lr[skip + int(np.argmin(grad))])
-    suggested = steepest if steepest is not None else min_lr / 10
+    # A curve that falls off a cliff has its steepest point at the minimum itself: the edge of
+    # divergence (SGD on digits: a suggestion of 1.4 that never trains). Never suggest closer
+    # than 10x below where the loss bottoms out.
+    suggested = min(steepest, min_lr / 10) if steepest is not None else min_lr / 10
     return {
         "suggested": suggested,
         "steepest": steepest,
@@ -288,7 +291,14 @@ def run_lr_find(overrides: list[str]) -> dict[str, Any]:
 
     console.print(f"ran {len(curve['lrs'])} steps; stopped: {curve['stopped']}")
     if tips["suggested"]:
-        how = "steepest descent of the loss" if tips["steepest"] else "min-loss lr / 10"
+        how = (
+            "steepest descent of the loss"
+            if tips["steepest"] == tips["suggested"]
+            else "min-loss lr / 10"
+            if tips["steepest"] is None
+            else f"min-loss lr / 10; the steepest descent, {tips['steepest']:.3g}, is too close "
+            "to where the loss turns up"
+        )
         console.print(
             f"suggested [bold]opt.lr={tips['suggested']:.3g}[/] ({how}); the loss was lowest at "
             f"lr {tips['min_loss_lr']:.3g} (/10 = {tips['min_loss_lr_div10']:.3g})"

@@ -97,7 +97,9 @@ def show_runs(directory: str | Path = "outputs") -> list[dict[str, Any]]:
     def f(v: Any) -> str:
         return "-" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
 
-    table = Table(title=f"{len(rows)} runs under {root}", title_justify="left")
+    from rich.markup import escape
+
+    table = Table(title=escape(f"{len(rows)} runs under {root}"), title_justify="left")
     table.add_column("run", overflow="fold")  # text wraps on a narrow terminal, never "…"
     table.add_column("config", overflow="fold")  # group choices, then command-line overrides
     for col in ("best val", "test", "epochs", "status"):
@@ -110,8 +112,13 @@ def show_runs(directory: str | Path = "outputs") -> list[dict[str, Any]]:
         shown = r["choices"].split()
         shown += [o for o in r["overrides"].split() if o not in shown]  # opt=sgd once, not twice
         color = colors.get(r["status"], "yellow")
-        table.add_row(
-            r["run"], " ".join(shown), best, test, f(r["epochs"]), f"[{color}]{r['status']}[/]"
+        table.add_row(  # `reg=[l2,dropout]` is text, not rich markup
+            escape(r["run"]),
+            escape(" ".join(shown)),
+            best,
+            test,
+            f(r["epochs"]),
+            f"[{color}]{r['status']}[/]",
         )
     console.print(table)
     return rows

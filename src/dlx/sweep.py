@@ -139,6 +139,7 @@ def reproduce_command(params: list[str]) -> str:
 
 
 def print_table(rows: list[dict[str, Any]], sweep_dir: Path) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from dlx.tracking.console import console
@@ -165,10 +166,10 @@ def print_table(rows: list[dict[str, Any]], sweep_dir: Path) -> None:
         test = r["test_acc"] if r["test_acc"] is not None else r["test_loss"]
         shown = " ".join(short_override(p) for p in r["params"] if p not in common)
         ok = r["status"] in OK_STATUSES
-        table.add_row(
+        table.add_row(  # `reg=[l2,dropout]` is text, not rich markup
             str(r["rank"]),
-            r["trial"],
-            shown,
+            escape(r["trial"]),
+            escape(shown),
             f(r["best_val"]),
             f(test),
             f(r["epochs"]),
@@ -177,21 +178,26 @@ def print_table(rows: list[dict[str, Any]], sweep_dir: Path) -> None:
         )
     console.print(table)
     if common:
-        console.print(f"every trial: {' '.join(common)}", soft_wrap=True)
+        console.print(f"every trial: {escape(' '.join(common))}", soft_wrap=True)
     for r in rows:
         if r["status"] not in OK_STATUSES and r["error"]:
-            console.print(f"[red]trial {r['trial']} {r['status']}:[/] {r['error']}", soft_wrap=True)
+            console.print(
+                f"[red]trial {escape(r['trial'])} {r['status']}:[/] {escape(str(r['error']))}",
+                soft_wrap=True,
+            )
     best = next((r for r in rows if r["status"] in OK_STATUSES), None)
     if best:
         console.print(
-            f"best trial: [bold]{best['trial']}[/] ({best['monitor']} = {f(best['best_val'])}) "
-            f"in {best['folder']}",
+            f"best trial: [bold]{escape(best['trial'])}[/] ({best['monitor']} = "
+            f"{f(best['best_val'])}) in {escape(str(best['folder']))}",
             soft_wrap=True,
         )
-        console.print(f"reproduce it: [bold]{reproduce_command(best['params'])}[/]", soft_wrap=True)
+        console.print(
+            f"reproduce it: [bold]{escape(reproduce_command(best['params']))}[/]", soft_wrap=True
+        )
     else:
         console.print("[red]no trial succeeded[/]")
-    console.print(f"summary: {sweep_dir / 'summary.csv'}", soft_wrap=True)
+    console.print(f"summary: {escape(str(sweep_dir / 'summary.csv'))}", soft_wrap=True)
 
 
 class SweepSummary(Callback):

@@ -46,7 +46,27 @@ def build_optimizer(opt_cfg: Any, reg_cfg: Any, model: nn.Module) -> torch.optim
         raise UserError(
             "Every parameter is frozen: nothing to train (see `model.freeze`).", key="model.freeze"
         )
-    return factory(groups, weight_decay=float(reg_cfg.get("weight_decay", 0.0)))
+    try:
+        return factory(groups, weight_decay=float(reg_cfg.get("weight_decay", 0.0)))
+    except TypeError as exc:  # `+opt.lrr=0.1`: a keyword this optimizer does not take
+        import inspect
+        import re
+
+        bad = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if not bad:
+            raise
+        target = getattr(factory, "func", factory)
+        allowed = [
+            p
+            for p in inspect.signature(target).parameters
+            if p not in ("self", "params", "weight_decay")
+        ]
+        raise UserError(
+            f"`opt.{bad.group(1)}`: {getattr(target, '__name__', 'the optimizer')} takes no "
+            f"argument `{bad.group(1)}`. Allowed: {', '.join(allowed)} "
+            "(weight decay comes from `reg.weight_decay`).",
+            key=f"opt.{bad.group(1)}",
+        ) from None
 
 
 def unfreeze(
