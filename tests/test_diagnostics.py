@@ -143,6 +143,16 @@ def test_a_run_cut_short_while_still_learning_is_underfitting_with_more_epochs()
     assert d["try"][0] == "epochs=8"
 
 
+def test_a_loss_stuck_at_chance_points_to_a_smaller_lr_not_more_epochs():
+    """SGD at lr 1.4 on digits: flat at ln(10) from start to end, accuracy at chance."""
+    flat = [2.303, 2.302, 2.303, 2.302]
+    h = curves(flat, flat, [0.1, 0.1, 0.1, 0.1], [0.1, 0.1, 0.1, 0.1])
+    cfg = OmegaConf.create({"epochs": 4, "opt": {"lr": 1.43}})
+    d = diagnose(h, "classification", "completed", initial_loss=2.303, cfg=cfg)
+    assert d["verdict"] == "underfitting" and "never moved" in d["evidence"]
+    assert d["try"][0] == "opt.lr=0.143" and "lr-find" in d["evidence"]
+
+
 def test_regression_val_loss_rising_while_train_falls_is_overfitting():
     h = curves([1.0, 0.3, 0.1, 0.05, 0.02, 0.01], [0.9, 0.35, 0.2, 0.25, 0.3, 0.35])
     d = diagnose(h, "regression", "completed")

@@ -381,6 +381,9 @@ def test_resume_with_more_epochs_extends_the_run_and_records_the_new_config(tmp_
     m = read_metrics(run)
     assert m["status"] == "completed" and [h["epoch"] for h in m["history"]] == [1, 2, 3]
     assert OmegaConf.load(run / ".hydra" / "config.yaml").epochs == 3, "a later resume sees it"
+    fewer = _resume(run, "epochs=2")  # nothing to train: said, not silently "completed"
+    assert fewer.exit_code == 0 and "already at epoch 3 of epochs=2" in fewer.output
+    assert [h["epoch"] for h in read_metrics(run)["history"]] == [1, 2, 3]
 
 
 def test_resuming_a_run_that_stopped_early_trains_no_further(tmp_path):
@@ -392,6 +395,7 @@ def test_resuming_a_run_that_stopped_early_trains_no_further(tmp_path):
     assert m["status"] == "stopped_early" and m["epochs_run"] == 2
     result = _resume(run)
     assert result.exit_code == 0, result.output
+    assert "early stopping fired at epoch 2: nothing is left to train" in result.output
     again = read_metrics(run)
     assert again["status"] == "stopped_early" and again["epochs_run"] == 2
     assert again["test"] == m["test"]

@@ -154,6 +154,14 @@ def diagnose(
     # still learning: train loss falling fast and val loss at its best in the last two epochs
     steep = n["train_slope"] > STEEP and n["best_epoch"] >= n["epochs"] - 1
 
+    stuck = poor and n["epochs"] >= 2 and n["train_loss"] >= 0.97 * first
+    if stuck and not notes:  # SGD at lr 1.4 on digits: one jump, then flat at chance
+        notes.append(
+            f"the train loss never moved from its first value ({_fmt(first)}): a learning rate "
+            "far too large (a jump that leaves the network dead, at chance) is the usual cause; "
+            "`dlx lr-find` finds one that works"
+        )
+        lr_first = knobs.lower_lr()
     if poor and notes:  # a too-large lr, not a too-small model: fix the lr first
         verdict, why, notes = "underfitting", notes + [poor_why], []
         knob = lr_first + knobs.longer()
@@ -176,7 +184,7 @@ def diagnose(
             f"train loss was still falling by {_pct(n['train_slope'])} of its first value per "
             "epoch at the end, and val loss with it: training stopped too soon"
         ]
-        verdict, knob = "underfitting", knobs.longer() + knobs.capacity()[:1]
+        verdict, knob = "underfitting", knobs.longer() + lr_first + knobs.capacity()[:1]
     else:
         gap = f"train/val acc gap {n['acc_gap']:.3f}, " if task == "classification" else ""
         near = f"within {_pct(n['val_rise'])} of its best" if n["val_rise"] > 0 else "at its best"

@@ -278,6 +278,17 @@ def fit(
         save("last.pt")  # epoch 0: an interrupted first epoch still leaves a loadable checkpoint
     else:
         console.print(f"resuming from epoch {state.epoch} ({ckpt_dir / 'last.pt'})")
+        if stopper.fired:
+            console.print(
+                f"[cyan]note:[/] early stopping fired at epoch {stopper.fired_epoch}: nothing "
+                "is left to train (early_stopping.enabled=false trains on)"
+            )
+        elif state.epoch >= cfg.epochs:
+            console.print(
+                f"[cyan]note:[/] the run is already at epoch {state.epoch} of epochs="
+                f"{cfg.epochs}: nothing is left to train. To go on: `dlx train --resume "
+                f"{run_dir} epochs={2 * state.epoch}`"
+            )
     grads = GradientMonitor(model, tracker, console, cfg.log.grad_norm_every, scaler=scaler)
     l1 = float(cfg.reg.l1)
     every = int(cfg.log.every_n_steps)
