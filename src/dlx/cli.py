@@ -107,7 +107,7 @@ def sweep(
 
 @app.command("eval")
 def eval_(
-    run_dir: str = typer.Argument(..., help="A run folder (outputs/DATE/TIME)."),
+    run_dir: str = typer.Argument(..., metavar="RUN_DIR", help="A run folder (outputs/DATE/TIME)."),
     checkpoint: str | None = typer.Option(
         None, "--checkpoint", show_default=False, help="best | last (default: what its test used)"
     ),
@@ -130,7 +130,7 @@ def eval_(
 
 @app.command()
 def board(
-    logdir: str = typer.Argument("outputs", help="Folder of runs (default: outputs/)."),
+    logdir: str = typer.Argument("outputs", metavar="LOGDIR", help="Folder of runs."),
     port: int = typer.Option(6006, "--port", help="Port on 127.0.0.1."),
 ) -> None:
     """Start TensorBoard on 127.0.0.1 (Ctrl-C stops it)."""
