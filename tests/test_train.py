@@ -140,6 +140,7 @@ def test_several_regularizers_at_once(tmp_path):
 
     cfg = OmegaConf.load(tmp_path / ".hydra" / "config.yaml")
     assert cfg.reg.l1 > 0 and cfg.reg.weight_decay > 0 and cfg.reg.dropout > 0 and cfg.reg.batchnorm
+    assert m["choices"]["reg"] == "[l1,l2,dropout,batchnorm]", "a list choice is recorded too"
 
 
 def test_user_config_dir_adds_config_groups(tmp_path):

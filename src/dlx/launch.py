@@ -29,11 +29,23 @@ OUTCOMES: list[dict[str, Any]] = []
 
 
 def _choices(hc) -> dict[str, str]:
-    return {
+    """The config-group choices of this job; a list choice (`reg=[l2,dropout]`), which Hydra
+    leaves out, as it was typed."""
+    typed = {}
+    for o in hc.overrides.task:
+        name, eq, value = str(o).lstrip("+~").partition("=")
+        if eq:
+            typed[name.strip()] = value.strip()
+    out = {
         k: str(v)
         for k, v in hc.runtime.choices.items()
         if not k.startswith("hydra") and v is not None
     }
+    groups = {p.name for p in conf_dir().iterdir() if p.is_dir()}
+    for k, v in typed.items():
+        if k in groups and k not in out and v.startswith("["):
+            out[k] = v
+    return out
 
 
 def _trial_threads(hc) -> int | None:
