@@ -111,10 +111,7 @@ def test_sweeps_started_in_the_same_second_get_folders_of_their_own(tmp_path, mo
 
     from omegaconf import OmegaConf
 
-    from dlx import launch
     from dlx.launch import _fresh_folder
-
-    monkeypatch.setattr(launch, "CONFIGURED_DIRS", {})  # as after a preflight of the defaults
 
     class Frozen(datetime.datetime):
         @classmethod

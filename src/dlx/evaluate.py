@@ -106,26 +106,23 @@ def run_eval(
                 f"Unknown device `{device}`. Allowed: {' | '.join(DEVICES)}.", key="--device"
             )
         cfg.device.type = device
-    try:
-        from dlx.training.device import resolve_device
+    from dlx.training.device import resolve_device
 
-        if cfg.precision == "fp16" and resolve_device(cfg.device.type).type == "cpu":
-            cfg.precision = "fp32"  # a GPU run's fp16 has no CPU kernels: the same weights
-        b = build(cfg)  # the training code path: same data split, same model class
-    except UserError as exc:
-        if getattr(exc, "key", None) != "device":
-            raise
-        if device is None:
-            raise UserError(
-                f"This run was trained with device={cfg.device.type}, which this machine does "
-                "not have. Evaluate it here with `--device cpu` (or auto).",
-                key="--device",
-            ) from None
+    try:
+        on = resolve_device(cfg.device.type)
+    except UserError:  # a GPU run on a machine without that GPU
+        said = (
+            f"`--device {device}`: that device"
+            if device
+            else f"This run was trained with device={cfg.device.type}, which"
+        )
         raise UserError(
-            f"`--device {device}`: {str(exc).split(' Use ')[0]} Allowed here: --device cpu "
-            "or --device auto.",
+            f"{said} is not available here. Evaluate it with `--device cpu` (or auto).",
             key="--device",
         ) from None
+    if cfg.precision == "fp16" and on.type == "cpu":
+        cfg.precision = "fp32"  # fp16 has no CPU kernels: the same weights in fp32
+    b = build(cfg)  # the training code path: same data split, same model class
     state = ckpt.load(path, map_location=b.device)
     ckpt.load_model_state(b.model, state["model"], path)
     epoch = int((state.get("run") or {}).get("epoch", 0))

@@ -8,12 +8,13 @@ with one message and no run folder is created for it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import os
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ def _choices(hc) -> dict[str, str]:
         for k, v in hc.runtime.choices.items()
         if not k.startswith("hydra") and v is not None
     }
-    groups = {p.name for p in conf_dir().iterdir() if p.is_dir()}
+    groups = _groups()
     for k, v in typed.items():
         if k in groups and k not in out and v.startswith("["):
             out[k] = v
@@ -57,10 +58,6 @@ def _trial_threads(hc) -> int | None:
     cores = os.cpu_count() or 1
     workers = cores if n_jobs <= 0 else min(n_jobs, cores)
     return max(1, cores // max(1, workers))
-
-
-# `hydra.run.dir` / `hydra.sweep.dir` as the last preflight's config set them (unresolved).
-CONFIGURED_DIRS: dict[str, str] = {}
 
 
 def task(cfg: DictConfig) -> float:
@@ -185,15 +182,26 @@ def preflight(
     overrides: list[str], multirun: bool = False, config_dir: str | None = None
 ) -> DictConfig:
     """Compose and validate before any work (and before Hydra makes a run folder)."""
+    return _preflight(overrides, multirun, config_dir)[0]
+
+
+def _preflight(
+    overrides: list[str], multirun: bool, config_dir: str | None
+) -> tuple[DictConfig, set[str]]:
+    """`preflight`, and which of `hydra.run.dir` / `hydra.sweep.dir` the composed config sets
+    to a folder of its own (a user's config, say) rather than dlx's default."""
     combos = _sweep_combinations(overrides) if multirun else [overrides]
     cfg = None
+    chosen: set[str] = set()
     for i, combo in enumerate(combos[:64]):
         cfg = compose(combo, config_dir, with_hydra=i == 0)
-        if i == 0:  # where this config sends its run / sweep (unresolved), then the job's own
-            CONFIGURED_DIRS.clear()
-            for key in ("run", "sweep"):
-                node = OmegaConf.to_container(cfg.hydra[key], resolve=False)
-                CONFIGURED_DIRS[f"hydra.{key}.dir"] = str(node.get("dir"))
+        if i == 0:
+            hydra = OmegaConf.to_container(cfg.hydra, resolve=False)
+            chosen = {
+                f"hydra.{k}.dir"
+                for k in ("run", "sweep")
+                if str(hydra[k]["dir"]) != _default_dir(k)
+            }
             with open_dict(cfg):
                 del cfg["hydra"]
         validate(cfg)
@@ -207,7 +215,7 @@ def preflight(
     folder = _override_value(overrides, key)
     if folder is not None:
         check_writable(Path(folder), key)
-    return cfg
+    return cfg, chosen
 
 
 def _override_value(overrides: list[str], key: str) -> str | None:
@@ -257,25 +265,30 @@ def refuse_existing_run(overrides: list[str]) -> None:
         )
 
 
-def _fresh_run_dir(overrides: list[str], cfg: DictConfig) -> list[str]:
-    """Hydra's `outputs/DATE/TIME[_name]`, made unique: two runs started in the same second
-    must not share (and overwrite) one folder. An explicit hydra.run.dir is left alone."""
-    return _fresh_folder(overrides, cfg, "hydra.run.dir", Path("outputs"))
+@functools.cache
+def _groups() -> frozenset[str]:
+    """dlx's config groups: the folders of conf/ (data, model, opt, reg, ...)."""
+    return frozenset(p.name for p in conf_dir().iterdir() if p.is_dir())
 
 
-def _default_dir(key: str) -> str:
-    """dlx's own `hydra.run.dir` / `hydra.sweep.dir` pattern, as conf/config.yaml writes it."""
+@functools.cache
+def _default_dir(kind: str) -> str:
+    """dlx's own `hydra.run.dir` / `hydra.sweep.dir` (kind run / sweep) pattern, unresolved."""
     node = OmegaConf.load(conf_dir() / "config.yaml")
-    return str(OmegaConf.to_container(node.hydra, resolve=False)[key.split(".")[1]]["dir"])
+    return str(OmegaConf.to_container(node.hydra, resolve=False)[kind]["dir"])
 
 
-def _fresh_folder(overrides: list[str], cfg: DictConfig, key: str, root: Path) -> list[str]:
+def _fresh_folder(
+    overrides: list[str],
+    cfg: DictConfig,
+    key: str,
+    root: Path,
+    chosen: Collection[str] = (),
+) -> list[str]:
     """Claim `root/DATE/TIME[_name]` (then `-2`, `-3`, ...) with an atomic mkdir, even against
     a parallel dlx, and hand it to Hydra as `key`. A folder chosen by the user (a `key=...`
-    override, or a config of theirs that sets it: see `preflight`) is left alone."""
-    if any(o.lstrip("+~").startswith(f"{key}=") for o in overrides):
-        return overrides
-    if key in CONFIGURED_DIRS and CONFIGURED_DIRS[key] != _default_dir(key):
+    override, or a config of theirs that sets it: `chosen`, from `_preflight`) is left alone."""
+    if key in chosen or any(o.lstrip("+~").startswith(f"{key}=") for o in overrides):
         return overrides
     from datetime import datetime
 
@@ -333,33 +346,34 @@ def refuse_existing_sweep(overrides: list[str]) -> None:
 
 def sweep_once(overrides: list[str], config_dir: str | None = None) -> None:
     """One sweep (Hydra multirun) in its own folder; the summary lands in dlx.sweep."""
-    cfg = preflight(overrides, True, config_dir)
+    cfg, chosen = _preflight(overrides, True, config_dir)
     refuse_existing_sweep(overrides)
-    claimed = _fresh_folder(overrides, cfg, "hydra.sweep.dir", Path("outputs") / "multirun")
+    key = "hydra.sweep.dir"
+    claimed = _fresh_folder(overrides, cfg, key, Path("outputs") / "multirun", chosen)
     try:
         run_hydra(claimed, True, config_dir)
     finally:
         if claimed is not overrides:  # a sweep that never started leaves no empty folders
-            folder = Path(_override_value(claimed, "hydra.sweep.dir") or "")
-            for empty in (folder, folder.parent, folder.parent.parent, folder.parent.parent.parent):
-                try:
-                    empty.rmdir()  # only when empty: outputs/multirun/DATE/TIME, upwards
-                except OSError:
-                    break
+            _remove_empty(Path(_override_value(claimed, key) or ""), levels=4)
 
 
 def train_once(overrides: list[str], config_dir: str | None = None) -> dict[str, Any]:
     """One run in this process; returns its metrics, raises UserError for bad input."""
-    cfg = preflight(overrides, False, config_dir)
+    cfg, chosen = _preflight(overrides, False, config_dir)
     refuse_existing_run(overrides)
     explicit = _override_value(overrides, "hydra.run.dir")
     existed = explicit is not None and Path(explicit).exists()
     from dlx.training.distributed import shared_run_overrides, torchrun_env
 
+    def fresh_run_dir(overrides: list[str], cfg: DictConfig) -> list[str]:
+        """Hydra's `outputs/DATE/TIME[_name]`, made unique: two runs started in the same second
+        must not share (and overwrite) one folder."""
+        return _fresh_folder(overrides, cfg, "hydra.run.dir", Path("outputs"), chosen)
+
     if torchrun_env():  # rank 0 picks the one run folder and tells the other ranks
-        overrides = shared_run_overrides(overrides, cfg, _fresh_run_dir)
+        overrides = shared_run_overrides(overrides, cfg, fresh_run_dir)
     else:
-        overrides = _fresh_run_dir(overrides, cfg)
+        overrides = fresh_run_dir(overrides, cfg)
     del OUTCOMES[:]
     run_hydra(overrides, False, config_dir)
     if not OUTCOMES:
@@ -384,11 +398,17 @@ def _discard_unstarted_run(run_dir: Path, parents: bool) -> None:
         return
     shutil.rmtree(run_dir, ignore_errors=True)
     if parents:  # outputs/DATE/ and outputs/ that this run alone made
-        for folder in (run_dir.parent, run_dir.parent.parent):
-            try:
-                folder.rmdir()
-            except OSError:
-                break
+        _remove_empty(run_dir.parent, levels=2)
+
+
+def _remove_empty(folder: Path, levels: int) -> None:
+    """Remove `folder` and then its parents, `levels` folders in all, while each is empty."""
+    for _ in range(levels):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
 
 
 def _resume_overrides(cfg: DictConfig, overrides: list[str]) -> DictConfig:
@@ -400,7 +420,7 @@ def _resume_overrides(cfg: DictConfig, overrides: list[str]) -> DictConfig:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except Exception as exc:
         raise hydra_error(exc, overrides) from None
-    groups = {p.name for p in conf_dir().iterdir() if p.is_dir()}
+    groups = _groups()
     OmegaConf.set_struct(cfg, True)
     for o in parsed:
         key = o.key_or_group

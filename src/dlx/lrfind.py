@@ -291,14 +291,11 @@ def run_lr_find(overrides: list[str]) -> dict[str, Any]:
 
     console.print(f"ran {len(curve['lrs'])} steps; stopped: {curve['stopped']}")
     if tips["suggested"]:
-        how = (
-            "steepest descent of the loss"
-            if tips["steepest"] == tips["suggested"]
-            else "min-loss lr / 10"
-            if tips["steepest"] is None
-            else f"min-loss lr / 10; the steepest descent, {tips['steepest']:.3g}, is too close "
-            "to where the loss turns up"
-        )
+        how = "min-loss lr / 10"
+        if tips["steepest"] == tips["suggested"]:
+            how = "steepest descent of the loss"
+        elif tips["steepest"] is not None:
+            how += f"; the steepest descent, {tips['steepest']:.3g}, is too close to the minimum"
         console.print(
             f"suggested [bold]opt.lr={tips['suggested']:.3g}[/] ({how}); the loss was lowest at "
             f"lr {tips['min_loss_lr']:.3g} (/10 = {tips['min_loss_lr_div10']:.3g})"
