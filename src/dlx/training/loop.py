@@ -38,6 +38,7 @@ from dlx.training.device import (
     tune_backends,
 )
 from dlx.training.early_stopping import EarlyStopping
+from dlx.training.hooks import EpochEnd, hooks_for
 from dlx.training.optim import (
     build_loss,
     build_optimizer,
@@ -366,6 +367,7 @@ def fit(
         return stats
 
     monitor_key = cfg.early_stopping.monitor.split("/", 1)[1]
+    epoch_hooks = hooks_for(cfg)  # e.g. the sweep's pruning reporter (dlx.training.hooks)
     with StopRequested() as stop, console.live(cfg.epochs, len(train_loader)):
         try:
             for epoch in range(state.epoch + 1, last_epoch + 1):
@@ -415,6 +417,23 @@ def fit(
                         if p.grad is not None:
                             tracker.histogram(f"grads/{name}", p.grad.detach().cpu(), epoch)
                 console.epoch_end(epoch, cfg.epochs, train_stats, val_stats, lr, best)
+                end = EpochEnd(
+                    epoch,
+                    cfg.epochs,
+                    train_stats,
+                    val_stats,
+                    stopper.monitor,
+                    val_stats[monitor_key],
+                    run_dir,
+                    cfg,
+                )
+                hook_status = next(
+                    (s for s in (h.on_epoch_end(end) for h in epoch_hooks) if s), None
+                )
+                if hook_status and not stopper.fired:
+                    status = hook_status
+                    console.print(f"[cyan]Stopped at epoch {epoch}: {hook_status}.[/]")
+                    break
                 if stopper.fired:
                     status = "stopped_early"
                     msg = (
@@ -447,7 +466,7 @@ def fit(
 
     test_stats = None
     test_ckpt = None
-    if status in ("completed", "stopped_early"):
+    if status in ("completed", "stopped_early", "pruned"):
         if stopper.restore_best and best_weights is not None:
             model.load_state_dict(best_weights)
             test_ckpt = "best"
