@@ -39,6 +39,7 @@ class RunConsole:
         self.enabled = enabled
         self.progress: Progress | None = None
         self._task = None
+        self._epochs = 0
 
     def print(self, *args: Any, **kwargs: Any) -> None:
         if self.enabled:
@@ -65,26 +66,43 @@ class RunConsole:
             transient=True,
             disable=not console.is_terminal,
         )
+        self._epochs = epochs
         self._task = self.progress.add_task(
             "train", total=steps_per_epoch, epoch=0, epochs=epochs, loss="-", acc=""
         )
-        with self.progress:
-            yield self
-        self.progress = None
+        try:
+            with self.progress:
+                yield self
+        finally:
+            self.progress = None
 
     def epoch_start(self, epoch: int) -> None:
         if self.progress is not None:
-            self.progress.reset(self._task, epoch=epoch, loss="-", acc="")
+            # reset() replaces the task's fields: give all of them again
+            self.progress.reset(self._task, epoch=epoch, epochs=self._epochs, loss="-", acc="")
 
-    def step(self, advance: int, loss: float | None = None, acc: float | None = None) -> None:
+    def tick(self) -> None:
+        """One optimizer step done: the bar's count moves (host-side, no device sync). The
+        bar redraws on its own clock (rich's refresh thread), not once per step."""
+        if self.progress is not None:
+            self.progress.advance(self._task)
+
+    def show(self, loss: float, acc: float | None = None) -> None:
+        """The running loss (and accuracy) the loop has just read back from the device."""
         if self.progress is None:
             return
-        fields: dict[str, Any] = {}
-        if loss is not None:
-            fields["loss"] = f"{loss:.4f}"
+        fields: dict[str, Any] = {"loss": f"{loss:.4f}"}
         if acc is not None:
             fields["acc"] = f"acc {acc:.3f}"
-        self.progress.update(self._task, advance=advance, **fields)
+        self.progress.update(self._task, **fields)
+
+    def step(self, advance: int, loss: float | None = None, acc: float | None = None) -> None:
+        """`advance` steps at once, with the latest loss/accuracy if known."""
+        if self.progress is None:
+            return
+        self.progress.advance(self._task, advance)
+        if loss is not None:
+            self.show(loss, acc)
 
     def epoch_end(
         self, epoch: int, epochs: int, train: dict, val: dict, lr: float, best: bool
@@ -106,8 +124,8 @@ class RunConsole:
         if not self.enabled:
             return
         table = Table(title="dlx run summary", show_header=False, title_justify="left")
-        table.add_column(style="bold")
-        table.add_column()
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column(overflow="fold")  # a long run folder folds over rows, never cut
         status = metrics["status"]
         color = {"completed": "green", "stopped_early": "green", "diverged": "red"}.get(
             status, "yellow"

@@ -292,7 +292,9 @@ def fit(
             )
     grads = GradientMonitor(model, tracker, console, cfg.log.grad_norm_every, scaler=scaler)
     l1 = float(cfg.reg.l1)
-    every = int(cfg.log.every_n_steps)
+    # the bar's loss and the divergence check read the device every `every` steps; a short
+    # epoch (digits: 20 steps) still gets a few readings
+    every = max(1, min(int(cfg.log.every_n_steps), len(train_loader) // 4))
     # read once: an OmegaConf lookup costs ~10 us, and these two are needed at every step
     channels_last, precision = bool(cfg.channels_last), str(cfg.precision)
     limit = float(cfg.divergence_factor)
@@ -351,10 +353,10 @@ def fit(
             if state.initial_loss is None:
                 state.initial_loss = d.item()
                 check_divergence(state.initial_loss)
+            console.tick()  # the bar's step count: Python only, no device sync
             if i % every == 0:
                 check_divergence(worst.item())
-                console.step(
-                    every,
+                console.show(
                     loss_sum.item() / seen,
                     correct.item() / seen if task == "classification" else None,
                 )

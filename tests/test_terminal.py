@@ -1,0 +1,177 @@
+"""dlx in a real terminal: a pseudo-terminal with TERM=xterm-256color and a set size, read
+back through a terminal emulator (pyte) as a person would read the screen.
+
+The rest of the suite reads dlx through pipes, where rich draws no live bar: these tests
+are the ones that see the progress bar, the summary box and what Ctrl-C leaves behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import FAST, read_metrics
+
+pexpect = pytest.importorskip("pexpect")
+pyte = pytest.importorskip("pyte")
+
+REPO = Path(__file__).resolve().parents[1]
+COLS, ROWS = 100, 40
+# the live bar: "epoch 2/3 ━━━━━━╺━━━━━  7/20 loss 2.1733  acc 0.465 0:00:00"
+BAR = re.compile(r"epoch (\d+)/(\d+) .*?\b(\d+)/(\d+) loss")
+BAR_GLYPHS = set("━╸╺")
+
+
+class Terminal:
+    """One command on a pseudo-terminal of COLS x ROWS; every chunk it writes goes through
+    a VT100 emulator, and a copy of the screen is kept after each chunk (the frames a person
+    would have seen, at least as often as they changed)."""
+
+    def __init__(self, argv, cwd, cols=COLS, rows=ROWS, env=None, timeout=300):
+        self.screen = pyte.HistoryScreen(cols, rows, history=10_000)
+        self.stream = pyte.ByteStream(self.screen)
+        self.cols = cols
+        self.frames: list[list[str]] = []
+        e = {**os.environ, "TERM": "xterm-256color", "PYTHONUNBUFFERED": "1", **(env or {})}
+        for var in ("COLUMNS", "LINES", "NO_COLOR", "CI"):
+            e.pop(var, None)  # the terminal's own size, not a pipe's settings
+        self.child = pexpect.spawn(
+            argv[0], list(argv[1:]), cwd=str(cwd), env=e, dimensions=(rows, cols), timeout=timeout
+        )
+
+    def _feed(self, data: bytes) -> None:
+        self.stream.feed(data)
+        self.frames.append(list(self.screen.display))
+
+    def read_until(self, pattern: str, timeout: float = 300) -> None:
+        """Read output until the screen shows `pattern` (a regex) on some line."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while not any(rx.search(line) for line in self.screen.display):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {pattern!r} on screen:\n" + "\n".join(self.lines()))
+            try:
+                self._feed(self.child.read_nonblocking(65536, timeout=1))
+            except pexpect.TIMEOUT:
+                continue
+            except pexpect.EOF:
+                raise AssertionError(
+                    f"exited before {pattern!r} was on screen:\n" + "\n".join(self.lines())
+                ) from None
+
+    def wait(self, timeout: float = 300) -> int:
+        """Read to the end; the exit code (128 + n when killed by signal n)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._feed(self.child.read_nonblocking(65536, timeout=1))
+            except pexpect.TIMEOUT:
+                if time.monotonic() > deadline:
+                    self.child.kill(signal.SIGKILL)
+                    raise AssertionError("still running:\n" + "\n".join(self.lines())) from None
+            except pexpect.EOF:
+                break
+        self.child.close()
+        if self.child.signalstatus is not None:
+            return 128 + self.child.signalstatus
+        return self.child.exitstatus
+
+    def lines(self) -> list[str]:
+        """Everything on screen and scrolled off it, top to bottom, trailing blanks cut."""
+        cols = self.screen.columns
+        top = ["".join(line[x].data for x in range(cols)) for line in self.screen.history.top]
+        rows = [*top, *self.screen.display]
+        while rows and not rows[-1].strip():
+            rows.pop()
+        return [r.rstrip() for r in rows]
+
+    def text(self) -> str:
+        return "\n".join(self.lines())
+
+
+def dlx(*args: str, cwd, **kw) -> Terminal:
+    return Terminal([sys.executable, "-m", "dlx", *args], cwd, **kw)
+
+
+def assert_bar_moved_within_an_epoch(term: Terminal, steps: int = 20) -> None:
+    """Some frame showed the live bar between its ends: k/steps with 0 < k < steps."""
+    seen = set()
+    for frame in term.frames:
+        for line in frame:
+            m = BAR.search(line)
+            if m and int(m.group(4)) == steps:
+                seen.add(int(m.group(3)))
+    assert seen, "the live progress bar never showed:\n" + term.text()
+    assert seen & set(range(1, steps)), f"the bar only ever read {sorted(seen)} of {steps}"
+
+
+def assert_nothing_half_drawn(term: Terminal) -> None:
+    """After the end: the cursor is back, and no bar is left on screen (it is transient)."""
+    assert not term.screen.cursor.hidden, "the cursor was left hidden"
+    for line in term.lines():
+        assert not BAR.search(line), f"a progress bar was left on screen: {line!r}"
+        assert not (set(line) & BAR_GLYPHS), f"half a progress bar on screen: {line!r}"
+
+
+def summary_box(term: Terminal) -> list[str]:
+    """The summary's table, as on screen: its rows from the top border to the bottom one.
+    A table wider than the terminal would wrap there: its right border lands on the next
+    row, and this finds no closed box."""
+    lines = term.lines()
+    title = max(i for i, line in enumerate(lines) if "dlx run summary" in line)
+    box = []
+    for line in lines[title + 1 :]:
+        box.append(line)
+        if line.startswith("└"):
+            break
+    assert box and box[0].startswith("┌") and box[-1].startswith("└"), "\n".join(lines)
+    for line in box:
+        assert len(line) <= term.cols
+        assert line[-1] in "┐│┤┘", f"summary row not closed on its own line: {line!r}"
+    return box
+
+
+def box_value(box: list[str], key: str) -> str:
+    """The text in the right-hand cell of the row(s) whose left cell is `key`."""
+    out, on = [], False
+    for line in box:
+        cells = [c.strip() for c in line.strip("│").split("│")]
+        if len(cells) != 2:
+            on = False
+            continue
+        if cells[0] == key:
+            on = True
+        elif cells[0]:
+            on = False
+        if on:
+            out.append(cells[1])
+    return "".join(out)
+
+
+def test_train_in_a_terminal_shows_a_moving_bar_and_a_summary_that_fits(tmp_path):
+    run = tmp_path / "run"
+    term = dlx("train", "epochs=3", f"hydra.run.dir={run}", *FAST, cwd=tmp_path)
+    assert term.wait() == 0, term.text()
+    assert_bar_moved_within_an_epoch(term)
+    box = summary_box(term)
+    assert box_value(box, "status") == "completed"
+    assert box_value(box, "run folder") == str(run)  # whole, even if folded over rows
+    assert_nothing_half_drawn(term)
+    for n in (1, 2, 3):
+        assert re.search(rf"^epoch\s+{n}/3\s+train loss", term.text(), re.M)
+    assert read_metrics(run)["status"] == "completed"
+
+
+def test_the_summary_fits_a_narrow_terminal(tmp_path):
+    run = tmp_path / "a-rather-long-folder-name-for-the-run-that-a-narrow-terminal-must-fold"
+    term = dlx("train", "epochs=1", f"hydra.run.dir={run}", *FAST, cwd=tmp_path, cols=60)
+    assert term.wait() == 0, term.text()
+    box = summary_box(term)
+    assert box_value(box, "run folder") == str(run)
+    assert_nothing_half_drawn(term)
