@@ -7,8 +7,10 @@ are the ones that see the progress bar, the summary box and what Ctrl-C leaves b
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import signal
 import sys
 import time
@@ -25,7 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 COLS, ROWS = 100, 40
 # the live bar: "epoch 2/3 ━━━━━━╺━━━━━  7/20 loss 2.1733  acc 0.465 0:00:00"
 BAR = re.compile(r"epoch (\d+)/(\d+) .*?\b(\d+)/(\d+) loss")
-BAR_GLYPHS = set("━╸╺")
+# a bar cut short: its label and some of its track, without the count
+HALF_BAR = re.compile(r"epoch \d+/\d+ [━╸╺]+")
 
 
 class Terminal:
@@ -116,7 +119,7 @@ def assert_nothing_half_drawn(term: Terminal) -> None:
     assert not term.screen.cursor.hidden, "the cursor was left hidden"
     for line in term.lines():
         assert not BAR.search(line), f"a progress bar was left on screen: {line!r}"
-        assert not (set(line) & BAR_GLYPHS), f"half a progress bar on screen: {line!r}"
+        assert not HALF_BAR.search(line), f"half a progress bar on screen: {line!r}"
 
 
 def summary_box(term: Terminal) -> list[str]:
@@ -175,3 +178,81 @@ def test_the_summary_fits_a_narrow_terminal(tmp_path):
     box = summary_box(term)
     assert box_value(box, "run folder") == str(run)
     assert_nothing_half_drawn(term)
+
+
+def test_ctrl_c_mid_epoch_exits_130_and_resume_finishes_the_run(tmp_path):
+    run = tmp_path / "run"
+    args = ["epochs=8", "early_stopping.enabled=false", f"hydra.run.dir={run}", *FAST]
+    term = dlx("train", *args, cwd=tmp_path)
+    term.read_until(r"^epoch\s+1/8\s+train loss")  # one epoch saved, the next one running
+    term.read_until(r"epoch [2-8]/8 .*\b([1-9]|1\d)/20 loss")  # its bar between its ends
+    term.child.sendintr()  # the terminal's Ctrl-C: SIGINT to the whole foreground group
+    assert term.wait() == 130, term.text()
+    assert_nothing_half_drawn(term)
+    text = term.text()
+    assert "interrupted" in text and f"dlx train --resume {run}" in text.replace("\n", "")
+    assert box_value(summary_box(term), "status") == "interrupted"
+    saved = read_metrics(run)
+    assert saved["status"] == "interrupted" and 1 <= saved["epochs_run"] < 8
+
+    again = dlx("train", "--resume", str(run), cwd=tmp_path)
+    assert again.wait() == 0, again.text()
+    assert f"resuming from epoch {saved['epochs_run']}" in again.text()
+    assert box_value(summary_box(again), "status") == "completed"
+    assert_nothing_half_drawn(again)
+    done = read_metrics(run)
+    assert done["status"] == "completed" and done["epochs_run"] == 8
+
+
+def test_grid_sweep_of_four_trials_in_a_terminal(tmp_path):
+    sweep = tmp_path / "sweep"
+    term = dlx(
+        "sweep", "epochs=1", "opt=adam,sgd", "opt.lr=0.01,0.001",
+        f"hydra.sweep.dir={sweep}", *FAST, cwd=tmp_path,
+    )  # fmt: skip
+    assert term.wait() == 0, term.text()
+    text = term.text()
+    assert "sweep: 4 trials ranked by val/loss" in text
+    ranked = [line for line in term.lines() if re.match(r"│ [1-4] │", line)]
+    assert len(ranked) == 4 and all("completed" in line for line in ranked), text
+    assert all(len(line) <= COLS for line in term.lines())
+    assert_nothing_half_drawn(term)
+    for trial in range(4):
+        assert read_metrics(sweep / str(trial))["status"] == "completed"
+
+
+def test_lr_find_and_eval_in_a_terminal(tmp_path):
+    term = dlx("lr-find", "lr_find.steps=30", *FAST, cwd=tmp_path)
+    assert term.wait() == 0, term.text()
+    assert re.search(r"opt\.lr=\S+", term.text()), term.text()
+    assert_nothing_half_drawn(term)
+
+    run = tmp_path / "run"
+    assert dlx("train", "epochs=1", f"hydra.run.dir={run}", *FAST, cwd=tmp_path).wait() == 0
+    ev = dlx("eval", str(run), cwd=tmp_path)
+    assert ev.wait() == 0, ev.text()
+    assert re.search(r"\bacc\b", ev.text()) and all(len(x) <= COLS for x in ev.lines())
+    assert_nothing_half_drawn(ev)
+    saved = json.loads((run / "eval.json").read_text())
+    assert saved["split"] == "test"
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_train_in_a_terminal(tmp_path):
+    """`make train` as the README's first command, with this test's own venv as VENV. `-o`
+    tells make the venv's dlx is up to date: it must not rebuild or reinstall a venv here."""
+    bindlx = Path(sys.prefix) / "bin" / "dlx"
+    if not bindlx.exists():
+        pytest.skip(f"no {bindlx}: dlx is not installed in this venv")
+    run = tmp_path / "run"
+    args = f"ARGS=epochs=2 hydra.run.dir={run} log.graph=false"
+    term = Terminal(
+        ["make", "-C", str(REPO), "train", f"VENV={sys.prefix}", "-o", str(bindlx), args],
+        tmp_path,
+    )
+    assert term.wait() == 0, term.text()
+    assert "pip install" not in term.text() and "-m venv" not in term.text()
+    assert_bar_moved_within_an_epoch(term)
+    assert box_value(summary_box(term), "status") == "completed"
+    assert_nothing_half_drawn(term)
+    assert read_metrics(run)["status"] == "completed"
