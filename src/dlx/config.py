@@ -6,6 +6,7 @@ work starts and raises `UserError` naming the key, the value and the allowed ran
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -91,6 +92,12 @@ def group_options(group: str, config_dir: str | None = None) -> list[str]:
     """The options of a config group (`conf/<group>/*.yaml`, plus a user's --config-dir)."""
     folders = [conf_dir() / group] + ([Path(config_dir) / group] if config_dir else [])
     return sorted({p.stem for folder in folders if folder.is_dir() for p in folder.glob("*.yaml")})
+
+
+@functools.cache
+def groups() -> frozenset[str]:
+    """dlx's config groups: the folders of conf/ (data, model, opt, reg, ...)."""
+    return frozenset(p.name for p in conf_dir().iterdir() if p.is_dir())
 
 
 def hydra_error(

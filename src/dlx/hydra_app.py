@@ -1,0 +1,177 @@
+"""The Hydra app: `dlx train` and `dlx sweep` run `task` through `hydra.main`, so Hydra owns
+the run folder, `.hydra/`, multirun, sweepers and launchers.
+
+This is the one module that uses Hydra's private APIs (`hydra._internal`); a Hydra upgrade
+that moves them breaks here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import sys
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from dlx.config import conf_dir, groups, hydra_error, register_resolvers
+from dlx.errors import UserError
+
+log = logging.getLogger("dlx")
+
+# What the jobs run in this process returned (a single run: one entry).
+OUTCOMES: list[dict[str, Any]] = []
+
+
+def _choices(hc) -> dict[str, str]:
+    """The config-group choices of this job; a list choice (`reg=[l2,dropout]`), which Hydra
+    leaves out, as it was typed."""
+    typed = {}
+    for o in hc.overrides.task:
+        name, eq, value = str(o).lstrip("+~").partition("=")
+        if eq:
+            typed[name.strip()] = value.strip()
+    out = {
+        k: str(v)
+        for k, v in hc.runtime.choices.items()
+        if not k.startswith("hydra") and v is not None
+    }
+    known = groups()
+    for k, v in typed.items():
+        if k in known and k not in out and v.startswith("["):
+            out[k] = v
+    return out
+
+
+def _trial_threads(hc) -> int | None:
+    """Parallel launchers share the cores: each of n workers gets cores // n torch threads."""
+    launcher = str(OmegaConf.select(hc, "launcher._target_", default=""))
+    if "joblib" not in launcher.lower():
+        return None
+    n_jobs = int(OmegaConf.select(hc, "launcher.n_jobs", default=-1) or -1)
+    cores = os.cpu_count() or 1
+    workers = cores if n_jobs <= 0 else min(n_jobs, cores)
+    return max(1, cores // max(1, workers))
+
+
+def task(cfg: DictConfig) -> float:
+    """One Hydra job = one run. Returns the objective for sweepers (the monitored best value)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from dlx.training.checkpoint import run_lock
+    from dlx.training.distributed import torchrun_env
+    from dlx.training.loop import fit, write_metrics
+    from dlx.training.signals import StopRequested
+
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
+    multirun = hc.mode == RunMode.MULTIRUN
+    threads = _trial_threads(hc)
+    if threads and not cfg.get("num_threads"):
+        OmegaConf.set_struct(cfg, False)
+        cfg.num_threads = threads
+        OmegaConf.set_struct(cfg, True)
+        log.info("torch threads: %d (this trial's share of %d cores)", threads, os.cpu_count() or 1)
+    try:
+        # Ctrl-C from here on stops the run cleanly; one process writes this folder at a time.
+        torchrun = torchrun_env()  # under torchrun all ranks share the folder; rank 0 holds it
+        lock = run_lock(run_dir) if not torchrun or torchrun[0] == 0 else contextlib.nullcontext()
+        with StopRequested(), lock:
+            if cfg.trainer.devices > 1 or torchrun:
+                from dlx.training.distributed import fit_parallel
+
+                metrics = fit_parallel(cfg, run_dir, choices=_choices(hc))
+            else:
+                metrics = fit(cfg, run_dir, choices=_choices(hc))
+    except Exception as exc:
+        if not multirun:
+            OUTCOMES.append({"status": "error", "exception": exc})
+            return math.nan
+        # In a sweep a broken trial is marked failed; the others go on.
+        log.error("trial failed:\n%s", traceback.format_exc())
+        reason = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        write_metrics(run_dir, {"status": "failed", "error": reason, "choices": _choices(hc)})
+        return _failed_objective(cfg)
+    OUTCOMES.append(metrics)
+    if multirun and metrics["status"] == "interrupted":
+        raise KeyboardInterrupt  # Ctrl-C stops the whole sweep, not just this trial
+    if metrics["status"] in ("diverged", "interrupted") or metrics["best_value"] is None:
+        return _failed_objective(cfg) if multirun else math.nan
+    return float(metrics["best_value"])
+
+
+def _failed_objective(cfg: DictConfig) -> float:
+    """A failed trial's objective: the worst value, so a Bayesian sweeper learns to avoid that
+    region (Optuna refuses NaN: hydra-optuna-sweeper would abort the whole search on it)."""
+    from dlx.sweep import objective_direction
+
+    monitor = OmegaConf.select(cfg, "early_stopping.monitor", default="val/loss")
+    return -math.inf if objective_direction(monitor) == "maximize" else math.inf
+
+
+def _argv(overrides: list[str], multirun: bool, config_dir: str | None) -> list[str]:
+    argv = ["dlx"]
+    if config_dir:
+        argv += ["--config-dir", str(Path(config_dir).resolve())]
+    if multirun:
+        argv.append("--multirun")
+    return argv + list(overrides)
+
+
+def run_hydra(overrides: list[str], multirun: bool = False, config_dir: str | None = None) -> None:
+    """Hand the overrides to `hydra.main` exactly as if typed after a Hydra app's name."""
+    import hydra
+    from hydra.core.global_hydra import GlobalHydra
+
+    register_resolvers()
+    GlobalHydra.instance().clear()
+    main = hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")(task)
+    saved_argv = sys.argv
+    sys.argv = _argv(overrides, multirun, config_dir)
+    try:
+        with _no_mode_probe(overrides, config_dir):
+            main()
+    finally:
+        sys.argv = saved_argv
+        GlobalHydra.instance().clear()
+
+
+@contextlib.contextmanager
+def _no_mode_probe(overrides: list[str], config_dir: str | None) -> Iterator[None]:
+    """hydra.main composes the whole config once only to read `hydra.mode`, then composes it
+    again to run (~0.2 s of every start). dlx's own configs never set `hydra.mode`, so where
+    neither an override nor a user's --config-dir can set it, the probe's answer is known: unset
+    (None), and Hydra goes on exactly as after its probe."""
+    if config_dir or any("hydra.mode" in o for o in overrides):
+        yield
+        return
+    from hydra._internal.hydra import Hydra
+
+    probe = Hydra.get_mode
+    Hydra.get_mode = lambda self, config_name, overrides: None
+    try:
+        yield
+    finally:
+        Hydra.get_mode = probe
+
+
+def sweep_combinations(overrides: list[str]) -> list[list[str]]:
+    """Expand grid sweeps (`a=1,2 b=x,y`) into the trials' override lists, for preflight."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception as exc:
+        raise hydra_error(exc, overrides) from None
+    try:
+        batches = BasicSweeper.split_arguments(parsed, None)
+    except Exception:  # interval()/tag() sweeps: validate the fixed part only
+        return [[o.input_line for o in parsed if not o.is_sweep_override()]]
+    return [list(combo) for batch in batches for combo in batch]

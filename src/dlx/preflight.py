@@ -1,0 +1,61 @@
+"""Preflight: before Hydra starts (and makes a run folder), compose and validate the config
+of the run, or of every trial of a grid sweep, so bad input exits 2 with one message and
+leaves nothing behind."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from dlx.config import compose, conf_dir, validate
+from dlx.hydra_app import sweep_combinations
+from dlx.runfolders import check_writable, override_value
+
+
+def preflight(
+    overrides: list[str], multirun: bool = False, config_dir: str | None = None
+) -> DictConfig:
+    """Compose and validate before any work (and before Hydra makes a run folder)."""
+    return preflight_with_folders(overrides, multirun, config_dir)[0]
+
+
+def preflight_with_folders(
+    overrides: list[str], multirun: bool, config_dir: str | None
+) -> tuple[DictConfig, set[str]]:
+    """`preflight`, and which of `hydra.run.dir` / `hydra.sweep.dir` the composed config sets
+    to a folder of its own (a user's config, say) rather than dlx's default."""
+    combos = sweep_combinations(overrides) if multirun else [overrides]
+    cfg = None
+    chosen: set[str] = set()
+    for i, combo in enumerate(combos[:64]):
+        cfg = compose(combo, config_dir, with_hydra=i == 0)
+        if i == 0:
+            hydra = OmegaConf.to_container(cfg.hydra, resolve=False)
+            chosen = {
+                f"hydra.{k}.dir"
+                for k in ("run", "sweep")
+                if str(hydra[k]["dir"]) != _default_dir(k)
+            }
+            with open_dict(cfg):
+                del cfg["hydra"]
+        validate(cfg)
+    from dlx.training.device import check_speed_options, resolve_device
+
+    check_speed_options(cfg, resolve_device(cfg.device.type))
+    from dlx.training.distributed import check_devices
+
+    check_devices(cfg, multirun)
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    folder = override_value(overrides, key)
+    if folder is not None:
+        check_writable(Path(folder), key)
+    return cfg, chosen
+
+
+@functools.cache
+def _default_dir(kind: str) -> str:
+    """dlx's own `hydra.run.dir` / `hydra.sweep.dir` (kind run / sweep) pattern, unresolved."""
+    node = OmegaConf.load(conf_dir() / "config.yaml")
+    return str(OmegaConf.to_container(node.hydra, resolve=False)[kind]["dir"])

@@ -1,0 +1,119 @@
+"""`dlx train --resume RUN_DIR`: continue a run in its own folder from checkpoints/last.pt,
+with no new Hydra run; only values (e.g. `epochs=20`) may change, never config groups."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from dlx.config import groups, hydra_error, validate
+from dlx.errors import UserError
+from dlx.runfolders import check_writable
+
+
+def _resume_overrides(cfg: DictConfig, overrides: list[str]) -> DictConfig:
+    """Apply `key=value` overrides to a run's saved config. Its config groups stay: a resumed
+    run is the same model, data and optimizer; values such as `epochs=20` may change."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception as exc:
+        raise hydra_error(exc, overrides) from None
+    known = groups()
+    OmegaConf.set_struct(cfg, True)
+    for o in parsed:
+        key = o.key_or_group
+        if o.is_sweep_override():
+            raise UserError(
+                f"`{o.input_line}`: `--resume` continues one run; it cannot sweep.", key=key
+            )
+        if key.split(".")[0] == "hydra" or key in known or o.is_delete():
+            raise UserError(
+                f"`{o.input_line}`: a resumed run keeps its folder and its config groups "
+                f"({', '.join(sorted(known - {'hydra'}))}); only values can change, "
+                "e.g. epochs=20.",
+                key=key,
+            )
+        try:
+            if o.is_add() or o.is_force_add():
+                OmegaConf.set_struct(cfg, False)
+            OmegaConf.update(cfg, key, o.value(), merge=True)
+        except Exception as exc:
+            raise hydra_error(exc, overrides) from None
+        finally:
+            OmegaConf.set_struct(cfg, True)
+    return cfg
+
+
+def resume(run_dir: str, overrides: list[str]) -> dict[str, Any]:
+    """Continue a run in its own folder from checkpoints/last.pt (no new Hydra run)."""
+    from dlx.training.checkpoint import atomic_write, run_lock
+    from dlx.training.loop import fit, read_config
+    from dlx.training.signals import StopRequested
+
+    run_path = Path(run_dir)
+    where = f"`--resume {run_dir}`"
+    from dlx.training.distributed import torchrun_env
+
+    if torchrun_env():
+        raise UserError(
+            f"{where} under torchrun: resume without torchrun; the run's own "
+            "trainer.devices starts its processes again.",
+            key="--resume",
+        )
+    if not run_path.is_dir():
+        raise UserError(f"{where}: there is no such folder.", key="--resume")
+    if not (run_path / ".hydra" / "config.yaml").is_file():
+        raise UserError(
+            f"{where}: not a dlx run folder (no .hydra/config.yaml). Give the folder "
+            "of one run, e.g. outputs/DATE/TIME.",
+            key="--resume",
+        )
+    if not (run_path / "checkpoints" / "last.pt").is_file():
+        raise UserError(
+            f"{where}: the run has no checkpoints/last.pt to continue from (it stopped "
+            "before its first checkpoint); start it again instead.",
+            key="--resume",
+        )
+    check_writable(run_path / "checkpoints", "--resume")
+    try:
+        cfg = read_config(run_path)
+    except UserError:
+        raise
+    except Exception as exc:  # a damaged config.yaml
+        raise UserError(f"{where}: cannot read .hydra/config.yaml: {exc}", key="--resume") from None
+    if overrides:
+        cfg = _resume_overrides(cfg, overrides)
+    validate(cfg)
+    choices = {}
+    hydra_yaml = run_path / ".hydra" / "hydra.yaml"
+    if hydra_yaml.is_file():
+        choices = {
+            k: str(v)
+            for k, v in (OmegaConf.load(hydra_yaml).hydra.runtime.choices or {}).items()
+            if not k.startswith("hydra") and v is not None
+        }
+    handler = logging.FileHandler(run_path / "train.log")
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(levelname)s] %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        with StopRequested(), run_lock(run_path):
+            if cfg.trainer.devices > 1:
+                from dlx.training.distributed import fit_parallel
+
+                metrics = fit_parallel(cfg, run_path, choices=choices, resume=True)
+            else:
+                metrics = fit(cfg, run_path, resume=True, choices=choices)
+            if overrides:  # later resumes and `dlx eval` see the config this run now has
+                text = OmegaConf.to_yaml(cfg).encode()
+                atomic_write(run_path / ".hydra" / "config.yaml", lambda f: f.write(text))
+            return metrics
+    finally:
+        root.removeHandler(handler)
+        handler.close()
