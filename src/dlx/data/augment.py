@@ -130,18 +130,14 @@ class AugmentedTensors(Dataset):
 
     def __init__(self, base: TensorDataset, augment: SampleAugment) -> None:
         self.base, self.augment = base, augment
-        self.x, self.y = base.tensors
-        self.size = getattr(base, "size", None)
 
     def __len__(self) -> int:
-        return len(self.x)
+        return len(self.base)
 
     def __getitem__(self, i):
-        x = self.x[i]
-        if self.size is not None:
-            x = resize_to(x.unsqueeze(0), self.size).squeeze(0)
+        x, y = self.base[i]  # normalized, at the model's size (ImageTensors, ImageBytes)
         pixels = denormalize(x, self.augment.mean, self.augment.std).clamp(0, 1)
-        return self.augment(pixels), self.y[i]
+        return self.augment(pixels), y
 
     def with_augment(self, ops: list) -> AugmentedTensors:
         return AugmentedTensors(self.base, SampleAugment(ops, self.augment.mean, self.augment.std))
@@ -363,6 +359,14 @@ def _affine_op(
 # ---------------------------------------------------------------------------- the training split
 
 
+def images_of(ds: TensorDataset, idx) -> torch.Tensor:
+    """Normalized images of an in-memory split at the model's size (a cached image folder's
+    uint8 pixels are normalized on the way out)."""
+    if hasattr(ds, "pixels"):  # data/cache.py's ImageBytes
+        return ds.batch(idx)
+    return resize_to(ds.tensors[0][idx], getattr(ds, "size", None))
+
+
 def _names(transforms: list) -> str:
     return ", ".join(type(t).__name__ for t in transforms)
 
@@ -440,9 +444,7 @@ def build_batch_augment(aug_cfg: Any, data, device: torch.device):
         except NotBatchable as exc:
             reason = str(exc)
         else:
-            x = data.train.tensors[0][:2]
-            size = getattr(data.train, "size", None)
-            probe = batch(resize_to(x, size).to(device))
+            probe = batch(images_of(data.train, slice(0, 2)).to(device))
             _check_shape(probe.shape[1:], data)
             data.augmentation = f"{_names(transforms)} (whole batches on {device})"
             return batch
@@ -472,7 +474,7 @@ def sample_grid(data, aug_cfg: Any, images: int = 8, draws: int = 4) -> torch.Te
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         if isinstance(ds, TensorDataset):
-            x = resize_to(ds.tensors[0][idx], getattr(ds, "size", None))
+            x = images_of(ds, idx)
             if augmented:
                 transforms = list(compose.transforms)
                 try:

@@ -6,6 +6,10 @@ slices it, so there is no per-sample Python and no collate. Augmentation for it 
 whole batches. Any other dataset goes through a `DataLoader` with workers and pinned
 memory. Both draw the permutation from the same seeded generator: the same seed gives
 the same batches either way.
+
+Cached image folders (`data/cache.py`'s `ImageBytes`) take the fast path too: uint8 pixels
+(on the device, or memory-mapped on the host), each batch gathered, copied over and
+normalized there.
 """
 
 from __future__ import annotations
@@ -35,9 +39,14 @@ class TensorLoader:
         rank: int = 0,
         world_size: int = 1,
     ) -> None:
-        x, y = dataset.tensors
-        self.x = x.to(device)
-        self.y = y.to(device)
+        self.images = dataset if hasattr(dataset, "pixels") else None  # cache.ImageBytes
+        if self.images is not None:
+            self.n, self.y, self.device = len(dataset), dataset.y.to(device), device
+        else:
+            x, y = dataset.tensors
+            self.x = x.to(device)
+            self.y = y.to(device)
+            self.n = len(self.x)
         self.size = getattr(dataset, "size", None)  # ImageTensors kept native: resize per batch
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -46,12 +55,14 @@ class TensorLoader:
         self.rank, self.world_size = rank, world_size
 
     def __len__(self) -> int:
-        return math.ceil(len(self.x) / self.batch_size)
+        return math.ceil(self.n / self.batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
-        n, bs = len(self.x), self.batch_size
+        n, bs = self.n, self.batch_size
         if self.shuffle:
-            perm = torch.randperm(n, generator=self.generator).to(self.x.device)
+            perm = torch.randperm(n, generator=self.generator)
+            if self.images is None:
+                perm = perm.to(self.x.device)
         for start in range(0, n, bs):
             if self.shuffle:
                 idx = perm[start : start + bs]
@@ -59,7 +70,13 @@ class TensorLoader:
                     if len(idx) < self.world_size:  # every rank must step together
                         return
                     idx = idx[self.rank :: self.world_size]
-                xb, yb = self.x[idx], self.y[idx]
+                if self.images is not None:
+                    xb, yb = self.images.batch(idx, self.device), self.y[idx.to(self.y.device)]
+                else:
+                    xb, yb = self.x[idx], self.y[idx]
+            elif self.images is not None:
+                xb = self.images.batch(slice(start, start + bs), self.device)
+                yb = self.y[start : start + bs]
             else:
                 xb, yb = self.x[start : start + bs], self.y[start : start + bs]
             if self.size is not None:
@@ -93,6 +110,15 @@ class _SeededShuffle(Sampler[list[int]]):
         return full + (1 if rest and rest >= self.world else 0)
 
 
+def default_workers() -> int:
+    """DataLoader workers from the cores this process may use (up to 8; none on one core)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return 0 if cores < 2 else min(8, cores)
+
+
 def make_loader(
     dataset: Dataset,
     batch_size: int,
@@ -110,7 +136,9 @@ def make_loader(
             dataset, batch_size, shuffle, device, generator, augment, rank, world_size
         )
     if num_workers is None:
-        num_workers = min(4, max(0, (os.cpu_count() or 1) - 1))
+        num_workers = default_workers()
+    if not shuffle and len(dataset) <= 2 * batch_size:
+        num_workers = 0  # a pool would cost more than the few batches it reads
     batches = None
     if shuffle:
         batches = _SeededShuffle(len(dataset), generator, batch_size, rank, world_size)
@@ -120,6 +148,7 @@ def make_loader(
         batch_sampler=batches,
         num_workers=num_workers,
         pin_memory=device.type == "cuda",
-        persistent_workers=num_workers > 0,
+        # the training pool lives for the run; val/test pools only while they are read
+        persistent_workers=num_workers > 0 and shuffle,
         worker_init_fn=ignore_ctrl_c_in_worker if num_workers > 0 else None,
     )

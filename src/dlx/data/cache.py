@@ -1,0 +1,422 @@
+"""The decode cache for image folders: every image decoded once, kept as uint8 pixels.
+
+The first run decodes the folder in parallel (one process per core, PIL), resized to
+`data.image_size`, into one raw (N, C, H, W) uint8 file plus a JSON description, both next to
+the images (`DATA_ROOT/.dlx-cache-*`, hidden files at the top, where torchvision's ImageFolder
+does not look) or in `~/.cache/dlx` when the folder is read-only. The key is the file list,
+each file's size and mtime, and the size setting: any change gives a new cache, an unchanged
+folder reuses it. Writes go to a temp file renamed into place (`os.replace`) under a file
+lock, so two runs started together decode once and neither sees half a file.
+
+The pixels are served from memory (one tensor, on the training device) or, for a folder
+too large for memory, from a memory-mapped file whose pages are handed back to the kernel
+every `window` bytes read, so resident memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import mmap
+import os
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import TensorDataset
+
+VERSION = 1  # bump when the stored layout or the decode changes
+CHUNK = 64  # images per task sent to a decode process
+SERIAL_BELOW = 1024  # fewer images: decoded in this process (a pool costs more than it saves)
+
+
+# ---------------------------------------------------------------------------- one image
+
+
+def decode(path: str, size: int) -> np.ndarray:
+    """One image as (3, size, size) uint8: RGB, shorter side resized to `size` (bilinear, as
+    torchvision's Resize on PIL images), centre-cropped square; untouched when already that size.
+    Raises on anything that is not a whole, sane image (PIL's decompression-bomb warning too)."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(path) as img:
+            img.load()  # the whole file: a truncated image fails here, not in an epoch
+            img = img.convert("RGB")
+    w, h = img.size
+    if (w, h) != (size, size):
+        if min(w, h) != size:
+            if w <= h:
+                nw, nh = size, int(size * h / w)
+            else:
+                nw, nh = int(size * w / h), size
+            img = img.resize((nw, nh), Image.BILINEAR)
+            w, h = nw, nh
+        top, left = int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
+        img = img.crop((left, top, left + size, top + size))
+    return np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)
+
+
+def problem(exc: BaseException) -> str:
+    """Why a file is not a usable image, in a few words."""
+    name = type(exc).__name__
+    text = str(exc).splitlines()[0][:160] if str(exc) else ""
+    if "DecompressionBomb" in name:
+        return f"decompression bomb ({text})"
+    if name == "UnidentifiedImageError":
+        return "not an image PIL can read (empty, or another format under an image name)"
+    return f"{name}: {text}" if text else name
+
+
+def header_problem(path: str) -> str | None:
+    """A cheap check (header only, no decode) for the uncached path."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img.size  # noqa: B018
+    except Exception as exc:  # noqa: BLE001 - any failure makes the file unusable
+        return problem(exc)
+    return None
+
+
+def _decode_chunk(args: tuple[list[str], int]) -> list[tuple[bytes | None, str | None]]:
+    paths, size = args
+    out = []
+    for p in paths:
+        try:
+            out.append((decode(p, size).tobytes(), None))
+        except Exception as exc:  # noqa: BLE001 - named and counted by the caller
+            out.append((None, problem(exc)))
+    return out
+
+
+def _quiet_worker() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def workers(requested: int | None = None) -> int:
+    if requested:
+        return int(requested)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# ---------------------------------------------------------------------------- where, which key
+
+
+def cache_key(root: Path, files: list[tuple[str, int, int, int]], size: int) -> str:
+    """Hash of (relative path, class, bytes, mtime_ns) for every file, and the size setting."""
+    h = hashlib.sha256(f"dlx-imagefolder v{VERSION} size={size}\n".encode())
+    for rel, label, nbytes, mtime in files:
+        h.update(f"{rel}\0{label}\0{nbytes}\0{mtime}\n".encode())
+    return h.hexdigest()[:20]
+
+
+def cache_dir(root: Path) -> tuple[Path, str]:
+    """Where the cache goes and its name prefix: the image folder itself when writable,
+    else ~/.cache/dlx (XDG_CACHE_HOME), named after the folder."""
+    if os.access(root, os.W_OK):
+        return root, ".dlx-cache-"
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dlx"
+    tag = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:10]
+    return base, f"imagefolder-{root.name}-{tag}-"
+
+
+@dataclass
+class Entry:
+    """One cache: `pixels` (raw uint8, N x C x H x W) and `meta` (JSON) next to each other."""
+
+    pixels: Path
+    meta: Path
+    lock: Path
+
+    @classmethod
+    def at(cls, folder: Path, prefix: str, size: int, key: str) -> Entry:
+        stem = folder / f"{prefix}s{size}-{key}"
+        return cls(Path(f"{stem}.u8"), Path(f"{stem}.json"), folder / f"{prefix}s{size}.lock")
+
+    def read_meta(self) -> dict[str, Any] | None:
+        """The description, if a complete cache is there (else None: build it)."""
+        try:
+            meta = json.loads(self.meta.read_text())
+            n, c, h, w = meta["shape"]
+            if meta.get("version") != VERSION or self.pixels.stat().st_size != n * c * h * w:
+                return None
+            return meta
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+
+@contextlib.contextmanager
+def locked(path: Path, say) -> Any:
+    """An exclusive lock on `path` (fcntl); where there is none, runs unlocked (the rename
+    still makes the last complete writer win)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"waiting for another run that is filling the cache ({path.name})")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------- the first run
+
+
+def build(entry: Entry, paths: list[str], size: int, n_workers: int, show) -> dict[str, Any]:
+    """Decode `paths` into `entry` (temp file + os.replace); returns its description.
+    Unreadable files are left out and listed in the description's `bad`."""
+    start = time.perf_counter()
+    bad: list[list[str]] = []
+    kept: list[int] = []
+    folder = entry.pixels.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=entry.pixels.name + ".", suffix=".tmp", dir=folder)
+    _readable(fd)
+    tasks = [(paths[i : i + CHUNK], size) for i in range(0, len(paths), CHUNK)]
+    n_workers = 1 if len(paths) < SERIAL_BELOW else max(1, min(n_workers, len(tasks)))
+    try:
+        with os.fdopen(fd, "wb") as out, show(len(paths)) as advance:
+            for i, results in enumerate(_results(tasks, n_workers)):
+                _check_stop()
+                for j, (pixels, why) in enumerate(results):
+                    k = i * CHUNK + j
+                    if pixels is None:
+                        bad.append([paths[k], str(why)])
+                    else:
+                        out.write(pixels)
+                        kept.append(k)
+                advance(len(results))
+            out.flush()
+            os.fsync(out.fileno())
+        meta = {
+            "version": VERSION,
+            "shape": [len(kept), 3, size, size],
+            "kept": kept,
+            "bad": bad,
+            "files": len(paths),
+            "decode_s": round(time.perf_counter() - start, 2),
+            "workers": n_workers,
+            "built": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        os.replace(tmp, entry.pixels)
+        _write_json(entry.meta, meta)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return meta
+
+
+def _results(tasks: list, n_workers: int):
+    """Decoded chunks in order: in a pool of processes (fork: nothing to re-import)."""
+    if n_workers <= 1:
+        yield from map(_decode_chunk, tasks)
+        return
+    import multiprocessing as mp
+
+    method = "fork" if "fork" in mp.get_all_start_methods() else None
+    ctx = mp.get_context(method)
+    pool = ctx.Pool(n_workers, initializer=_quiet_worker)
+    try:
+        yield from pool.imap(_decode_chunk, tasks)
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _check_stop() -> None:
+    """A Ctrl-C that arrived during the decode (the launcher's handler keeps it as a flag)."""
+    from dlx.training import signals
+
+    active = signals._active
+    if active is not None and active.requested:
+        raise KeyboardInterrupt
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    _readable(fd)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _readable(fd: int) -> None:
+    """mkstemp makes 0600 files; a cache is as readable as the images (0644 less the umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    with contextlib.suppress(OSError):
+        os.fchmod(fd, 0o644 & ~umask)
+
+
+def remove_stale(folder: Path, prefix: str, size: int, keep: Entry) -> None:
+    """Older caches of this folder at this size (a file changed since): deleted. A run still
+    reading one keeps its open mapping (POSIX)."""
+    for p in folder.glob(f"{prefix}s{size}-*"):
+        if p not in (keep.pixels, keep.meta) and p.suffix in (".u8", ".json"):
+            with contextlib.suppress(OSError):
+                p.unlink()
+
+
+# ---------------------------------------------------------------------------- serving it
+
+
+class Pixels:
+    """All the cached images, (N, C, H, W) uint8: in memory (one tensor, moved once to the
+    training device) or memory-mapped from the cache file with bounded resident pages."""
+
+    def __init__(self, path: Path, shape: tuple[int, ...], mapped: bool, window: int) -> None:
+        self.shape, self.mapped, self.window = tuple(shape), mapped, window
+        count = int(np.prod(shape))
+        self._map: mmap.mmap | None = None
+        if mapped:
+            with open(path, "rb") as f:
+                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)  # private
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                x = torch.frombuffer(self._map, dtype=torch.uint8, count=count)
+        else:
+            x = torch.from_numpy(np.fromfile(path, dtype=np.uint8, count=count))
+        self.x = x.view(*shape)
+        self._on: dict[str, torch.Tensor] = {}
+        self._read = 0
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape))
+
+    def on(self, device: torch.device) -> torch.Tensor:
+        """The tensor on `device` (one copy per device, shared by the splits); a mapped file,
+        or one too big for the GPU, stays on the host (batches are copied over)."""
+        if self.mapped or device.type == "cpu":
+            return self.x
+        if str(device) not in self._on:
+            if device.type == "cuda":
+                free, _ = torch.cuda.mem_get_info(device)
+                if self.nbytes > free // 2:
+                    return self.x
+            self._on[str(device)] = self.x.to(device)
+        return self._on[str(device)]
+
+    def take(self, store: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """Rows of `store` (from `on`); for a mapped file, the pages read so far are handed
+        back every `window` bytes (they stay in the page cache: the next read is fast)."""
+        if store.device != rows.device:
+            rows = rows.to(store.device)
+        out = store[rows]
+        if self._map is not None:
+            self._read += out.numel()
+            if self._read >= self.window:
+                self._map.madvise(mmap.MADV_DONTNEED)
+                self._read = 0
+        return out
+
+
+class ImageBytes(TensorDataset):
+    """A split of cached images: `rows` of the shared `Pixels`, normalized when read
+    (per batch on the fast path: uint8 -> float / 255 -> (x - mean) / std)."""
+
+    def __init__(self, pixels: Pixels, rows: torch.Tensor, y: torch.Tensor, mean, std) -> None:
+        self.pixels, self.rows, self.y = pixels, rows, y
+        self.mean, self.std = tuple(mean), tuple(std)
+        self.tensors = (pixels.x, y)  # pixels of the whole folder; `rows` picks this split's
+        self.size = None
+        self._stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    @property
+    def indices(self) -> list[int]:
+        return self.rows.tolist()
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def finish(self, xb: torch.Tensor) -> torch.Tensor:
+        """uint8 -> float / 255 -> (x - mean) / std, in place: the same values as
+        `splits.normalize` (and as the uncached path's per-image ToTensor + normalize)."""
+        key = str(xb.device)
+        if key not in self._stats:
+            m = torch.tensor(self.mean, dtype=torch.float32, device=xb.device).view(1, -1, 1, 1)
+            s = torch.tensor(self.std, dtype=torch.float32, device=xb.device).view(1, -1, 1, 1)
+            self._stats[key] = (m, s)
+        m, s = self._stats[key]
+        return xb.float().div_(255.0).sub_(m).div_(s)
+
+    def batch(self, idx, device: torch.device | None = None) -> torch.Tensor:
+        """Normalized images at positions `idx` of this split (a tensor, list or slice)."""
+        rows = self.rows[idx] if not isinstance(idx, list) else self.rows[torch.tensor(idx)]
+        store = self.pixels.on(device) if device is not None else self.pixels.x
+        xb = self.pixels.take(store, rows)
+        if device is not None:
+            xb = xb.to(device, non_blocking=True)
+        return self.finish(xb)
+
+    def __getitem__(self, i):
+        return self.batch(slice(int(i), int(i) + 1))[0], self.y[i]
+
+
+def resident_mb() -> float:
+    """This process's resident memory now (Linux), for the messages and tests."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def available_bytes() -> int:
+    """Memory this process can still take: MemAvailable, or the cgroup's limit when lower."""
+    avail = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                avail = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text().strip())
+        if limit != "max":
+            avail = min(avail or sys.maxsize, int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            avail = 8 * 1024**3
+    return max(0, avail)
