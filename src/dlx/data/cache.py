@@ -34,6 +34,7 @@ from torch.utils.data import TensorDataset
 
 VERSION = 1  # bump when the stored layout or the decode changes
 CHUNK = 64  # images per task sent to a decode process
+FAULT_AROUND = 2 * 64 * 1024  # resident bytes a read of one image may bring in beyond it
 SERIAL_BELOW = 1024  # fewer images: decoded in this process (a pool costs more than it saves)
 
 
@@ -62,7 +63,7 @@ def decode(path: str, size: int) -> np.ndarray:
             w, h = nw, nh
         top, left = int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
         img = img.crop((left, top, left + size, top + size))
-    return np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)
+    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8).transpose(2, 0, 1))
 
 
 def problem(exc: BaseException) -> str:
@@ -338,7 +339,9 @@ class Pixels:
             rows = rows.to(store.device)
         out = store[rows]
         if self._map is not None:
-            self._read += out.numel()
+            # what a gather can make resident: each image, plus the kernel's fault-around
+            # (it maps up to 64 KiB of cached pages around each faulting page) on both ends
+            self._read += len(rows) * (out[0].numel() + FAULT_AROUND) if len(rows) else 0
             if self._read >= self.window:
                 self._map.madvise(mmap.MADV_DONTNEED)
                 self._read = 0
