@@ -12,13 +12,14 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import FAST, read_metrics
+from conftest import DLX, FAST, read_metrics
 
 pexpect = pytest.importorskip("pexpect")
 pyte = pytest.importorskip("pyte")
@@ -256,3 +257,58 @@ def test_make_train_in_a_terminal(tmp_path):
     assert box_value(summary_box(term), "status") == "completed"
     assert_nothing_half_drawn(term)
     assert read_metrics(run)["status"] == "completed"
+
+
+# --- through a pipe: plain lines, no colour codes, tables as wide as their content ---------
+
+
+def test_piped_output_has_no_colour_codes_and_tables_sized_to_content(tmp_path):
+    run = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "FORCE_COLOR")}
+    proc = subprocess.run(
+        [*DLX, "train", "epochs=1", f"hydra.run.dir={run}", *FAST],
+        cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout + proc.stderr
+    box = [line for line in proc.stdout.splitlines() if line.startswith(("┌", "│", "└"))]
+    assert box, proc.stdout
+    width = len(box[0])
+    assert all(len(line) == width for line in box)
+    assert width <= 130, f"the summary is {width} columns wide: padded, not sized to content"
+    assert str(run) in proc.stdout
+
+
+def test_colour_codes_of_loggers_are_off_when_stderr_is_not_a_terminal():
+    """colorlog (Optuna's log lines) colours whatever its stream; dlx turns that off."""
+    code = (
+        "import logging, sys, colorlog\n"
+        "from dlx.cli import _no_colour_in_logs\n"
+        "_no_colour_in_logs()\n"
+        "f = colorlog.ColoredFormatter('%(log_color)s[%(levelname)s]%(reset)s %(message)s')\n"
+        "r = logging.LogRecord('optuna', logging.INFO, 'x', 1, 'Trial 0 finished', (), None)\n"
+        "print(repr(f.format(r)))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    ).stdout
+    assert out.strip() == repr("[INFO] Trial 0 finished")
+
+
+def test_a_reader_that_goes_away_ends_quietly_and_the_run_is_interrupted(tmp_path):
+    """`dlx train | head -2`: the reader takes two lines and leaves."""
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        [*DLX, "train", "epochs=50", "early_stopping.enabled=false", f"hydra.run.dir={run}", *FAST],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    head = [proc.stdout.readline() for _ in range(2)]
+    proc.stdout.close()  # what head does after its two lines
+    err = proc.stderr.read()
+    assert proc.wait(timeout=300) == 130
+    assert head[0].startswith("model ")
+    assert "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err
+    saved = read_metrics(run)
+    assert saved["status"] == "interrupted" and saved["epochs_run"] < 50
+    assert (run / "train.log").read_text().count("reader of the output went away") == 1

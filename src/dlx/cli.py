@@ -197,8 +197,21 @@ def main() -> None:
     app()
 
 
+def _no_colour_in_logs() -> None:
+    """colorlog (Optuna's `[I ...]` lines) colours whatever the stream is; NO_COLOR, which it
+    reads at each line, keeps colour codes out of a stderr that is a file or a pipe. dlx's
+    own console decided at its import, before this (it reads its own stream)."""
+    import os
+
+    import dlx.tracking.console  # noqa: F401  (rich's consoles read NO_COLOR once, now)
+
+    if "NO_COLOR" not in os.environ and not sys.stderr.isatty():
+        os.environ["NO_COLOR"] = "1"
+
+
 def entry() -> None:
     """The `dlx` console script and `python -m dlx`: `main`, then the quick exit."""
+    _no_colour_in_logs()
     try:
         main()
     except SystemExit as exc:

@@ -15,9 +15,49 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-# Piped into a file or CI log, rich would assume 80 columns and fold the tables; use more.
-_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160
-console = Console(highlight=False, width=_WIDTH)
+
+class _Stdout:
+    """sys.stdout as rich's file. When the reader goes away (`dlx train | head -2`), the rest
+    of the output goes to /dev/null, quietly, and the run stops as after Ctrl-C: it is saved
+    and recorded as interrupted, instead of dying of BrokenPipeError half-written."""
+
+    reader_gone = False
+
+    def write(self, text: str) -> int:
+        try:
+            return sys.stdout.write(text)
+        except BrokenPipeError:
+            self._gone()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            self._gone()
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, ...
+        return getattr(sys.stdout, name)
+
+    def _gone(self) -> None:
+        from dlx.training.signals import request_stop
+
+        if not _Stdout.reader_gone:
+            _Stdout.reader_gone = True
+            try:  # what is still buffered, and every later write, lands in /dev/null
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, sys.stdout.fileno())
+                os.close(null)
+            except (OSError, ValueError):
+                pass
+            log.warning("the reader of the output went away: stopping the run (interrupted)")
+        request_stop()
+
+
+# Piped into a file or CI log, a pipe has no width: tables take the width of their content
+# (rich would assume 80 columns and fold them); long texts keep their own column widths.
+_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 1000
+console = Console(file=_Stdout(), highlight=False, width=_WIDTH)  # type: ignore[arg-type]
 err_console = Console(stderr=True, highlight=False)
 log = logging.getLogger("dlx")  # the run's plain-text log (train.log in the run folder)
 
@@ -125,7 +165,8 @@ class RunConsole:
             return
         table = Table(title="dlx run summary", show_header=False, title_justify="left")
         table.add_column(style="bold", no_wrap=True)
-        table.add_column(overflow="fold")  # a long run folder folds over rows, never cut
+        # a long run folder folds over rows, never cut; a long evidence wraps at 100 columns
+        table.add_column(overflow="fold", max_width=100)
         status = metrics["status"]
         color = {"completed": "green", "stopped_early": "green", "diverged": "red"}.get(
             status, "yellow"

@@ -55,6 +55,13 @@ class StopRequested:
             _active = None
 
 
+def request_stop() -> None:
+    """Stop as a first Ctrl-C does (the step finishes, the run is saved as interrupted): for
+    causes that are not signals, e.g. the reader of dlx's output went away (`| head`)."""
+    if _active is not None:
+        _active.requested = True
+
+
 def ignore_ctrl_c_in_worker(_worker_id: int = 0) -> None:
     """DataLoader `worker_init_fn`: a terminal's Ctrl-C reaches every process of the group;
     a worker that died of it would fail the batches the main process still fetches while it
