@@ -195,7 +195,7 @@ def test_optuna_direction_follows_the_monitored_metric():
                 return_hydra_config=True,
             )
         SweepSummary().on_multirun_start(cfg)
-        assert cfg.hydra.sweeper.direction == direction
+        assert cfg.hydra.sweeper.direction.name == direction
 
 
 def test_joblib_runs_trials_in_parallel_with_a_share_of_the_cores(tmp_path):

@@ -82,13 +82,18 @@ def task(cfg: DictConfig) -> float:
         # Ctrl-C from here on stops the run cleanly; one process writes this folder at a time.
         torchrun = torchrun_env()  # under torchrun all ranks share the folder; rank 0 holds it
         lock = run_lock(run_dir) if not torchrun or torchrun[0] == 0 else contextlib.nullcontext()
+        import dlx.study  # noqa: F401  (registers the Optuna trial's pruning hook)
+        from dlx.sweep import folder_state
+
+        # `dlx sweep --resume`: a trial that was interrupted continues from its last.pt
+        again = multirun and folder_state(run_dir) == "resumable"
         with StopRequested(), lock:
             if cfg.trainer.devices > 1 or torchrun:
                 from dlx.training.distributed import fit_parallel
 
-                metrics = fit_parallel(cfg, run_dir, choices=_choices(hc))
+                metrics = fit_parallel(cfg, run_dir, choices=_choices(hc), resume=again)
             else:
-                metrics = fit(cfg, run_dir, choices=_choices(hc))
+                metrics = fit(cfg, run_dir, choices=_choices(hc), resume=again)
     except Exception as exc:
         if not multirun:
             OUTCOMES.append({"status": "error", "exception": exc})
@@ -108,7 +113,7 @@ def task(cfg: DictConfig) -> float:
 
 def _failed_objective(cfg: DictConfig) -> float:
     """A failed trial's objective: the worst value, so a Bayesian sweeper learns to avoid that
-    region (Optuna refuses NaN: hydra-optuna-sweeper would abort the whole search on it)."""
+    region (dlx's sweeper reads the trial's metrics.json and tells Optuna it failed)."""
     from dlx.sweep import objective_direction
 
     monitor = OmegaConf.select(cfg, "early_stopping.monitor", default="val/loss")

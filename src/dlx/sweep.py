@@ -22,17 +22,21 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 _LAST: dict[str, Any] = {}
 
 OK_STATUSES = ("completed", "stopped_early")
+FINAL_STATUSES = (*OK_STATUSES, "pruned")  # a pruned trial has its metrics up to its stop
 CSV_FIELDS = [
     "rank",
     "trial",
     "overrides",
     "status",
+    "stopped_at",
+    "task",
     "monitor",
     "best_val",
     "val_loss",
     "val_acc",
     "test_loss",
     "test_acc",
+    "test_mse",
     "epochs",
     "error",
     "folder",
@@ -58,9 +62,28 @@ def short_override(override: str) -> str:
 
 def _status(m: dict[str, Any]) -> str:
     status = m.get("status")
-    if status in OK_STATUSES or status == "failed":
+    if status in FINAL_STATUSES or status == "failed":
         return status
     return f"failed ({status})"  # diverged, interrupted: the trial did not give a result
+
+
+def read_trial_metrics(folder: Path) -> dict[str, Any] | None:
+    """A trial's metrics.json as a dict, or None (missing, half written, not an object)."""
+    try:
+        m = json.loads((Path(folder) / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return m if isinstance(m, dict) else None
+
+
+def folder_state(folder: Path) -> str:
+    """finished (a final metrics.json), resumable (a last.pt to continue from) or new."""
+    m = read_trial_metrics(folder)
+    if m is not None and m.get("status") not in (None, "interrupted"):
+        return "finished"
+    if (Path(folder) / "checkpoints" / "last.pt").is_file():
+        return "resumable"
+    return "new"
 
 
 def collect(sweep_dir: Path, since: float | None = None) -> list[dict[str, Any]]:
@@ -76,25 +99,27 @@ def collect(sweep_dir: Path, since: float | None = None) -> list[dict[str, Any]]
         if since is not None and overrides_file.stat().st_mtime < since:
             continue
         overrides = [str(o) for o in OmegaConf.load(overrides_file)]
-        metrics_file = trial / "metrics.json"
-        try:
-            m = json.loads(metrics_file.read_text())
-        except (OSError, ValueError):
+        m = read_trial_metrics(trial)
+        if m is None:
             m = {"status": "failed", "error": "the trial left no readable metrics.json"}
-        ok = m.get("status") in OK_STATUSES
+        ok = m.get("status") in FINAL_STATUSES
         val, test = (m.get("val") or {}) if ok else {}, (m.get("test") or {}) if ok else {}
+        stopped = m.get("status") in ("pruned", "stopped_early")
         rows.append(
             {
                 "trial": trial.name,
                 "overrides": " ".join(overrides),
                 "params": overrides,
                 "status": _status(m),
+                "stopped_at": m.get("epochs_run") if stopped else None,
+                "task": m.get("task") or _task_of(m),
                 "monitor": m.get("monitor", ""),
                 "best_val": m.get("best_value") if ok else None,
                 "val_loss": val.get("loss"),
                 "val_acc": val.get("acc"),
                 "test_loss": test.get("loss"),
                 "test_acc": test.get("acc"),
+                "test_mse": test.get("mse"),
                 "epochs": m.get("epochs_run"),
                 "error": m.get("error") or "",
                 "folder": str(trial),
@@ -103,22 +128,38 @@ def collect(sweep_dir: Path, since: float | None = None) -> list[dict[str, Any]]
     return rows
 
 
+def _task_of(m: dict[str, Any]) -> str:
+    """A metrics.json without `task` (older runs): classification when it has accuracies."""
+    for part in (m.get("val"), m.get("test")):
+        if isinstance(part, dict) and "acc" in part:
+            return "classification"
+        if isinstance(part, dict) and "mse" in part:
+            return "regression"
+    return ""
+
+
 def rank(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Successful trials first, best monitored value first (loss: lower, acc: higher)."""
+    """Within each task (a sweep may mix classification and regression trials): successful
+    trials first, best monitored value first (loss: lower, acc: higher), then pruned trials
+    the same way, then failed ones. `rank` counts within the task."""
 
-    def key(r: dict[str, Any]) -> tuple[int, float]:
-        if (
-            r["status"] not in OK_STATUSES
-            or r["best_val"] is None
-            or not math.isfinite(r["best_val"])
-        ):
-            return (1, 0.0)
+    def key(r: dict[str, Any]) -> tuple[str, int, float]:
+        value = r["best_val"]
+        if r["status"] not in FINAL_STATUSES or value is None or not math.isfinite(value):
+            return (r["task"], 2, 0.0)
         sign = -1 if objective_direction(r["monitor"]) == "maximize" else 1
-        return (0, sign * r["best_val"])
+        return (r["task"], 0 if r["status"] in OK_STATUSES else 1, sign * value)
 
-    ranked = sorted(rows, key=key)
-    for i, r in enumerate(ranked, 1):
-        r["rank"] = i
+    known = list(dict.fromkeys(r["task"] for r in rows if r["task"]))
+
+    def group(r: dict[str, Any]) -> int:  # a trial that crashed before saying its task
+        return known.index(r["task"]) if r["task"] in known else 0
+
+    ranked = sorted(rows, key=lambda r: (group(r), key(r)[1:]))
+    counts: dict[int, int] = {}
+    for r in ranked:
+        counts[group(r)] = counts.get(group(r), 0) + 1
+        r["rank"] = counts[group(r)]
     return ranked
 
 
@@ -138,7 +179,24 @@ def reproduce_command(params: list[str]) -> str:
     return "dlx train " + " ".join(shlex.quote(p) for p in keep)
 
 
-def print_table(rows: list[dict[str, Any]], sweep_dir: Path) -> None:
+def _status_cell(r: dict[str, Any]) -> str:
+    if r["status"] == "pruned" and r["stopped_at"]:
+        return f"pruned at epoch {r['stopped_at']}"
+    return r["status"]
+
+
+def _test_column(rows: list[dict[str, Any]]) -> tuple[str, str]:
+    """The test metric a table of one task shows: accuracy, or MSE for regression."""
+    if any(r["test_acc"] is not None for r in rows):
+        return "test acc", "test_acc"
+    if any(r["test_mse"] is not None for r in rows):
+        return "test mse", "test_mse"
+    return "test loss", "test_loss"
+
+
+def print_table(rows: list[dict[str, Any]], sweep_dir: Path, notes: list[str] = ()) -> None:
+    """One ranked table per task (classification and regression trials are not comparable),
+    then the failures, the best trial and how to rerun it."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -153,50 +211,61 @@ def print_table(rows: list[dict[str, Any]], sweep_dir: Path) -> None:
         if len(rows) > 1
         else []
     )
-    monitor = next((r["monitor"] for r in rows if r["monitor"]), "val/loss")
-    table = Table(title=f"sweep: {len(rows)} trials ranked by {monitor}", title_justify="left")
-    test_col = "test acc" if any(r["test_acc"] is not None for r in rows) else "test loss"
-    for col in ("#", "trial", "overrides", "best val", test_col, "epochs", "status"):
-        right = col not in ("trial", "overrides", "status")
-        if col == "overrides":  # wraps rather than lose its end to an ellipsis on a narrow terminal
-            table.add_column(col, overflow="fold")
-        else:
-            table.add_column(col, justify="right" if right else "left", no_wrap=True)
-    for r in rows:
-        test = r["test_acc"] if r["test_acc"] is not None else r["test_loss"]
-        shown = " ".join(short_override(p) for p in r["params"] if p not in common)
-        ok = r["status"] in OK_STATUSES
-        table.add_row(  # `reg=[l2,dropout]` is text, not rich markup
-            str(r["rank"]),
-            escape(r["trial"]),
-            escape(shown),
-            f(r["best_val"]),
-            f(test),
-            f(r["epochs"]),
-            r["status"],
-            style=None if ok else "red",
-        )
-    console.print(table)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:  # rank() put each task's trials together, failures of unknown task first's
+        groups.setdefault(r["task"] or next(iter(groups), ""), []).append(r)
+    bests = []
+    for task, members in groups.items():
+        monitor = next((r["monitor"] for r in members if r["monitor"]), "val/loss")
+        what = f"{len(members)} {task} trials" if len(groups) > 1 else f"{len(rows)} trials"
+        table = Table(title=f"sweep: {what} ranked by {monitor}", title_justify="left")
+        test_col, test_key = _test_column(members)
+        for col in ("#", "trial", "overrides", "best val", test_col, "epochs", "status"):
+            right = col not in ("trial", "overrides", "status")
+            if col == "overrides":  # wraps rather than lose its end on a narrow terminal
+                table.add_column(col, overflow="fold")
+            else:
+                table.add_column(col, justify="right" if right else "left", no_wrap=True)
+        for r in members:
+            shown = " ".join(short_override(p) for p in r["params"] if p not in common)
+            style = "red" if r["status"] not in FINAL_STATUSES else None
+            style = "yellow" if r["status"] == "pruned" else style
+            table.add_row(  # `reg=[l2,dropout]` is text, not rich markup
+                str(r["rank"]),
+                escape(r["trial"]),
+                escape(shown),
+                f(r["best_val"]),
+                f(r[test_key]),
+                f(r["epochs"]),
+                _status_cell(r),
+                style=style,
+            )
+        console.print(table)
+        best = next((r for r in members if r["status"] in OK_STATUSES), None)
+        if best:
+            bests.append((task if len(groups) > 1 else "", best))
     if common:
         console.print(f"every trial: {escape(' '.join(common))}", soft_wrap=True)
     for r in rows:
-        if r["status"] not in OK_STATUSES and r["error"]:
+        if r["status"] not in FINAL_STATUSES and r["error"]:
             console.print(
                 f"[red]trial {escape(r['trial'])} {r['status']}:[/] {escape(str(r['error']))}",
                 soft_wrap=True,
             )
-    best = next((r for r in rows if r["status"] in OK_STATUSES), None)
-    if best:
+    for task, best in bests:
+        label = f"best {task} trial" if task else "best trial"
         console.print(
-            f"best trial: [bold]{escape(best['trial'])}[/] ({best['monitor']} = "
+            f"{label}: [bold]{escape(best['trial'])}[/] ({best['monitor']} = "
             f"{f(best['best_val'])}) in {escape(str(best['folder']))}",
             soft_wrap=True,
         )
         console.print(
             f"reproduce it: [bold]{escape(reproduce_command(best['params']))}[/]", soft_wrap=True
         )
-    else:
+    if not bests:
         console.print("[red]no trial succeeded[/]")
+    for note in notes:
+        console.print(escape(note), soft_wrap=True)
     console.print(f"summary: {escape(str(sweep_dir / 'summary.csv'))}", soft_wrap=True)
 
 
@@ -206,10 +275,14 @@ class SweepSummary(Callback):
         _LAST.clear()
         # Trials of an earlier sweep into the same folder are older than this one; the margin
         # covers coarse file times and the clocks of other machines (SLURM, Ray) writing there.
-        _LAST["started"] = time.time() - 60.0
+        # A resumed sweep's earlier trials are its own: all of them count.
+        resumed = bool(OmegaConf.select(config, "hydra.sweeper.resume", default=False))
+        _LAST["started"] = None if resumed else time.time() - 60.0
         logging.getLogger("alembic").setLevel(logging.WARNING)  # Optuna's import chatter
         sweeper = config.hydra.sweeper
-        if "direction" in sweeper and sweeper.direction == "auto":
+        if "direction" in sweeper and getattr(sweeper.direction, "name", sweeper.direction) == (
+            "auto"
+        ):
             with open_dict(config), read_write(config):
                 sweeper.direction = objective_direction(config.early_stopping.monitor)
 
@@ -219,9 +292,24 @@ class SweepSummary(Callback):
             return
         rows = rank(collect(sweep_dir, since=_LAST.get("started")))
         write_csv(rows, sweep_dir / "summary.csv")
+        notes: list[str] = []
+        if rows and _has_study(config):
+            from dlx.study import study_report
+
+            notes = study_report(config, sweep_dir)
         if rows:
-            print_table(rows, sweep_dir)
+            print_table(rows, sweep_dir, notes)
         _LAST.update(rows=rows, dir=sweep_dir)
+
+
+def _has_study(config: DictConfig) -> bool:
+    """dlx's sweeper kept an Optuna study for this sweep (Optuna search, or a pruned grid)."""
+    sweeper = config.hydra.sweeper
+    target = str(sweeper.get("_target_", ""))
+    if not target.startswith("hydra_plugins.dlx_sweeper."):
+        return False
+    pruner = getattr(sweeper.get("pruner"), "name", sweeper.get("pruner"))
+    return not sweeper.get("grid") or pruner not in (None, "none")
 
 
 def exit_code() -> int:
