@@ -124,7 +124,7 @@ def test_mnist_trains_from_raw_idx_files_offline(tmp_path, tmp_run):
     assert 0.0 <= m["test"]["acc"] <= 1.0
     raw = root / "MNIST" / "raw"
     assert (raw / "train-images-idx3-ubyte").is_file(), "the .gz a user dropped in is extracted"
-    assert "aug/train_samples" in all_tags(run_dir)["images"], "training images in TensorBoard"
+    assert "aug/train_samples" not in all_tags(run_dir)["images"], "aug=none: no augmentation grid"
 
 
 def test_mnist_missing_with_download_off_says_where_to_put_the_files(tmp_path):

@@ -100,7 +100,12 @@ def test_early_stopping_fires_and_is_recorded(tmp_run):
     assert m["epochs_run"] < 300 and m["early_stopping"]["epoch"] == m["epochs_run"]
     assert m["best_epoch"] == m["epochs_run"] - 2
     scalars = scalar_tags(run_dir)
-    assert scalars["early_stopping/epoch"] == [(m["epochs_run"], float(m["epochs_run"]))]
+    # one marker on the val loss chart: flat at the best value, from the best epoch to the stop
+    best = pytest.approx(m["best_value"], rel=1e-6)
+    assert scalars["early_stopping/val_loss"] == [(m["best_epoch"], best), (m["epochs_run"], best)]
+    assert not any(
+        t.startswith("early_stopping/") and t != "early_stopping/val_loss" for t in scalars
+    )
     assert any(
         t.startswith("early_stopping") for t in all_tags(run_dir)["tensors"]
     )  # the text event

@@ -162,12 +162,68 @@ def lr_find(
 @app.command()
 def runs(
     directory: str = typer.Argument("outputs", metavar="DIR", help="Where runs live."),
+    sort: str | None = typer.Option(
+        None,
+        "--sort",
+        metavar="KEY",
+        help="A metric or config key: test.acc, val.loss, opt.lr, wall_time_s. Accuracies "
+        "sort high first, the rest low first; -KEY or --desc/--asc to choose.",
+    ),
+    desc: bool | None = typer.Option(
+        None, "--desc/--asc", show_default=False, help="Sort high first / low first."
+    ),
+    filters: list[str] | None = typer.Option(
+        None,
+        "--filter",
+        metavar="KEY=VALUE",
+        help="Keep runs where it holds, e.g. opt=adam, opt=adam,sgd, opt.lr<0.01, "
+        "status=completed, test.acc>=0.9. Several --filter: all must hold.",
+        show_default=False,
+    ),
+    last: int | None = typer.Option(
+        None, "--last", metavar="N", help="Only the N most recent runs (after --filter)."
+    ),
+    sweep: str | None = typer.Option(
+        None,
+        "--sweep",
+        metavar="SWEEP_DIR",
+        help="Only this sweep's trials, with a column per key the sweep varied.",
+    ),
+    fmt: str = typer.Option(
+        "table", "--format", help="table | csv | json (csv/json: one row per run, flat keys)."
+    ),
 ) -> None:
     """A table of past runs: name, key choices, best val metric, test metric, epochs, status."""
     try:
-        from dlx.runs import show_runs
+        from dlx.runtable import show_runs
 
-        show_runs(directory)
+        show_runs(
+            directory,
+            sort=sort,
+            descending=desc,
+            filters=list(filters or []),
+            last=last,
+            sweep=sweep,
+            fmt=fmt,
+        )
+    except UserError as exc:
+        _fail(exc)
+
+
+@app.command()
+def compare(
+    run_dirs: list[str] = typer.Argument(..., metavar="RUN_A RUN_B [...]", help="Run folders."),
+    out: str = typer.Option(
+        "compare.png", "--out", metavar="PNG", help="Where the figure of validation curves goes."
+    ),
+    figure: bool = typer.Option(True, "--figure/--no-figure", help="Write the figure."),
+) -> None:
+    """The config keys that differ between runs, their metrics side by side, and their
+    validation curves overlaid in one figure."""
+    try:
+        from dlx.compare import compare as compare_runs
+
+        compare_runs(run_dirs, out if figure else None)
     except UserError as exc:
         _fail(exc)
 

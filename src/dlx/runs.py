@@ -1,124 +1,319 @@
-"""`dlx runs [DIR]`: a table of past runs, read from their folders (nothing else is kept).
+"""Reading run folders back, fast: what `dlx runs` and `dlx compare` know about a run.
 
-A run folder is one with `.hydra/config.yaml`: what it was (Hydra's group choices and the
-command-line overrides, from `.hydra/`) and how it went (`metrics.json`).
+A run folder is one with `.hydra/config.yaml`. How it went is in `metrics.json`, which the
+loop writes with its summary first and the per-epoch history last: the table parses the
+summary only (the history is most of the file). What it was: the group choices and the
+flat config in metrics.json (`.hydra/config.yaml`, YAML, only for runs older than that),
+the command-line overrides from `.hydra/overrides.yaml`. Nothing read here is executed:
+JSON and safe YAML are data.
+
+A damaged folder (metrics.json that is not an object, truncated, unreadable, a status
+nobody writes) is one row that says what is wrong; it never hides the good runs.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+STATUSES = ("completed", "stopped_early", "diverged", "interrupted", "failed", "pruned")
+# Where metrics.json's summary ends: the loop writes these two (big) keys last, indent=2.
+_TAIL_KEYS = (b'\n  "diagnosis": ', b'\n  "history": ')
+_SMALL = 8192  # below this a whole parse is as cheap as cutting
+_MAX_READ = 1 << 20  # the summary is within the first MiB of any metrics.json dlx writes
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "epochs_run": (int,),
+    "best_epoch": (int,),
+    "best_value": (int, float),
+    "monitor": (str,),
+    "val": (dict,),
+    "test": (dict,),
+    "early_stopping": (dict,),
+    "choices": (dict,),
+    "config": (dict,),
+    "wall_time_s": (int, float),
+    "task": (str,),
+    "error": (str,),
+}
 
-from dlx.errors import UserError
-from dlx.sweep import short_override
 
-# The group choices worth a column's space; the rest (device, hparams_search...) is noise here.
-KEY_GROUPS = ("data", "model", "opt", "reg", "sched", "aug", "experiment")
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """{"opt": {"lr": 0.1}} -> {"opt.lr": 0.1}; lists stay values."""
+    out: dict[str, Any] = {}
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            key = f"{prefix}{k}"
+            if isinstance(v, dict) and v:
+                out.update(flatten(v, key + "."))
+            else:
+                out[key] = v
+    return out
+
+
+def flat_config(cfg: Any) -> dict[str, Any]:
+    """A composed config as flat dotted keys, for metrics.json (`dlx runs --filter opt.lr<0.01`
+    and `dlx compare` read it instead of parsing YAML)."""
+    from omegaconf import OmegaConf
+
+    try:
+        tree = OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # an interpolation that only resolves inside Hydra: keep it as text
+        tree = OmegaConf.to_container(cfg, resolve=False)
+    return {k: v for k, v in flatten(tree).items() if not k.startswith("hydra.")}
+
+
+def _read_bytes(path: str, limit: int = _MAX_READ) -> tuple[bytes, int, bytes]:
+    """(the first `limit` bytes, the size, the last bytes) of a regular file. A FIFO, a
+    device or a link to one never blocks or streams forever: OSError."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(0, "not a regular file")
+        head = os.read(fd, min(st.st_size, limit)) if st.st_size else b""
+        if st.st_size <= limit:
+            return head, st.st_size, head[-16:]
+        return head, st.st_size, os.pread(fd, 16, st.st_size - 16)
+    finally:
+        os.close(fd)
+
+
+def read_summary(path: str | Path) -> tuple[dict[str, Any] | None, str | None]:
+    """metrics.json without its history: (summary, None), or (None, what is wrong)."""
+    try:
+        head, size, tail = _read_bytes(str(path))
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return None, f"cannot read metrics.json ({exc.strerror or exc})"
+    if size > _SMALL and not tail.rstrip().endswith(b"}"):
+        return None, "metrics.json is truncated"
+    data: Any = None
+    if size > _SMALL:
+        cut = min((i for i in (head.find(k) for k in _TAIL_KEYS) if i > 0), default=-1)
+        if cut > 0:
+            try:
+                data = json.loads(head[:cut].rstrip().rstrip(b",") + b"\n}")
+            except ValueError:
+                data = None
+    if data is None:
+        if size > _MAX_READ:
+            return None, f"metrics.json is {size // (1 << 20)} MiB and not dlx's layout"
+        try:
+            data = json.loads(head)
+        except (ValueError, RecursionError):
+            return None, "metrics.json is not valid JSON (truncated?)"
+    return check_summary(data)
+
+
+def check_summary(data: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """The summary if its fields have the types dlx writes; else what is wrong with it."""
+    if not isinstance(data, dict):
+        kind = "null" if data is None else type(data).__name__
+        return None, f"metrics.json holds {kind}, not an object"
+    status = data.get("status")
+    if status not in STATUSES:
+        return data, f"metrics.json has status {str(status)[:40]!r}"
+    for key, types in _FIELD_TYPES.items():
+        v = data.get(key)
+        if v is not None and (not isinstance(v, types) or isinstance(v, bool)):
+            return data, f"metrics.json's {key} is {type(v).__name__}"
+    return data, None
+
+
+def read_overrides(run: str | Path) -> list[str]:
+    """`.hydra/overrides.yaml` (Hydra writes a YAML list of strings), hydra.* left out."""
+    try:
+        text = _read_bytes(os.path.join(run, ".hydra", "overrides.yaml"), 1 << 16)[0].decode()
+    except (OSError, UnicodeDecodeError):
+        return []
+    items: list[str] | None = []
+    for line in text.splitlines():
+        if not line.strip() or line.strip() == "[]":
+            continue
+        v = line[2:] if line.startswith("- ") else None
+        if v is None or v[:1] in '"&*!|>{[%@`' or v.endswith(":") or ": " in v or " #" in v:
+            items = None  # not the plain list Hydra usually writes: let YAML read it
+            break
+        if v[:1] == "'":
+            if not (len(v) > 1 and v.endswith("'")):
+                items = None
+                break
+            v = v[1:-1].replace("''", "'")
+        items.append(v)
+    if items is None:
+        import yaml
+
+        try:
+            loaded = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except yaml.YAMLError:
+            return []
+        items = [str(o) for o in loaded] if isinstance(loaded, list) else []
+    return [o for o in items if not o.lstrip("+~").startswith("hydra")]
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML file as plain data (safe: tags that build objects are refused)."""
+    import yaml
+
+    head = _read_bytes(str(path), 1 << 22)[0]
+    return yaml.load(head.decode(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def held_locks() -> set[int] | None:
+    """Inodes of the files someone holds an flock on (Linux' /proc/locks), or None where the
+    system does not say: a run that is going (or being resumed) holds checkpoints/.lock."""
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    held = set()
+    for line in lines:
+        parts = line.split()
+        if "FLOCK" in parts and len(parts) > 5:
+            dev_ino = parts[5] if parts[1] != "->" else parts[6]
+            try:
+                held.add(int(dev_ino.rsplit(":", 1)[1]))
+            except (IndexError, ValueError):
+                continue
+    return held
+
+
+def _locked(lock: str, held: set[int] | None) -> bool:
+    if held is not None:
+        try:
+            return os.lstat(lock).st_ino in held
+        except OSError:
+            return False
+    try:  # no /proc/locks (macOS): ask for the lock ourselves, without waiting, and let go
+        import fcntl
+
+        fd = os.open(lock, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except (ImportError, OSError):
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class Run:
+    path: Path
+    name: str
+    time: float
+    summary: dict[str, Any]
+    problem: str | None
+    status: str
+    overrides: list[str]
+    _flat: dict[str, Any] | None = field(default=None, repr=False)
+    _with_config: bool = field(default=False, repr=False)
+
+    @property
+    def choices(self) -> dict[str, str]:
+        c = self.summary.get("choices")
+        if isinstance(c, dict) and c:
+            return {str(k): str(v) for k, v in c.items() if v is not None}
+        try:  # runs from before metrics.json held them, and runs that are still going
+            hydra = read_yaml(self.path / ".hydra" / "hydra.yaml")
+            c = hydra["hydra"]["runtime"]["choices"]
+            return {str(k): str(v) for k, v in c.items() if v is not None and "hydra" not in k}
+        except Exception:
+            return {}
+
+    def config(self) -> dict[str, Any]:
+        """The run's composed config, flat: from metrics.json, else .hydra/config.yaml."""
+        c = self.summary.get("config")
+        if isinstance(c, dict):
+            return c
+        try:
+            return flatten(read_yaml(self.path / ".hydra" / "config.yaml"))
+        except Exception:
+            return {}
+
+    def flat(self, with_config: bool = False) -> dict[str, Any]:
+        """One row of flat dotted keys: the metrics summary, the group choices (`opt`: `adam`)
+        and, `with_config`, the whole composed config (`opt.lr`)."""
+        if self._flat is None:
+            s = {
+                k: v
+                for k, v in self.summary.items()
+                if k not in ("choices", "config", "diagnosis", "history")
+            }
+            row: dict[str, Any] = {"run": self.name, "path": str(self.path)}
+            row.update(flatten(s) if not self.problem else {})
+            row.update(status=self.status, problem=self.problem)
+            row["overrides"] = " ".join(self.overrides)
+            row.update(self.choices)
+            self._flat = row
+        if with_config and not self._with_config:
+            for k, v in self.config().items():
+                self._flat.setdefault(k, v)
+            self._with_config = True
+        return self._flat
 
 
 def find_runs(directory: Path) -> list[Path]:
-    """Every run folder under `directory` (itself included), oldest first (Hydra writes
-    .hydra/config.yaml as a run starts; sweep trials interleave with single runs by time)."""
-    found = {p.parent.parent for p in directory.rglob(".hydra/config.yaml")}
-    return sorted(found, key=lambda p: ((p / ".hydra" / "config.yaml").stat().st_mtime, p.parts))
-
-
-def _choices(run: Path, metrics: dict[str, Any]) -> dict[str, str]:
-    hydra_yaml = run / ".hydra" / "hydra.yaml"
-    if hydra_yaml.is_file():
+    """Every run folder under `directory` (itself included). Neither checkpoints/ nor hidden
+    folders are walked into, nor links to folders (a link loop ends nowhere)."""
+    found, stack = [], [str(directory)]
+    while stack:
+        d = stack.pop()
         try:
-            choices = OmegaConf.select(
-                OmegaConf.load(hydra_yaml), "hydra.runtime.choices", default=None
-            )
-            if choices:
-                return {k: str(v) for k, v in choices.items()}
-        except Exception:  # an unreadable hydra.yaml: fall back to metrics.json
-            pass
-    return {k: str(v) for k, v in (metrics.get("choices") or {}).items()}
+            with os.scandir(d) as it:
+                entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+        except OSError:
+            continue
+        if any(n == ".hydra" and is_dir for n, is_dir in entries) and os.path.isfile(
+            os.path.join(d, ".hydra", "config.yaml")
+        ):
+            found.append(Path(d))
+        stack.extend(
+            os.path.join(d, n)
+            for n, is_dir in entries
+            if is_dir and n[0] != "." and n != "checkpoints" and n != "__pycache__"
+        )
+    return found
 
 
-def _overrides(run: Path) -> list[str]:
-    path = run / ".hydra" / "overrides.yaml"
+def load_run(run: Path, root: Path, held: set[int] | None) -> Run:
+    p = str(run)
+    summary, problem = read_summary(os.path.join(p, "metrics.json"))
     try:
-        return [str(o) for o in OmegaConf.load(path) if not str(o).startswith("hydra.")]
-    except Exception:
-        return []
+        started = os.stat(os.path.join(p, ".hydra", "overrides.yaml")).st_mtime
+    except OSError:
+        started = os.stat(os.path.join(p, ".hydra", "config.yaml")).st_mtime
+    lock = os.path.join(p, "checkpoints", ".lock")
+    if _locked(lock, held):
+        status = "running"  # started, or resumed: another process is writing this folder
+    elif problem:
+        status = "damaged"
+    elif summary is None:
+        went = os.path.isdir(os.path.join(p, "checkpoints"))
+        status = ("killed" if held is not None else "running or killed") if went else "no metrics"
+    else:
+        status = summary["status"]
+    name = run.relative_to(root).as_posix() if run != root else run.name
+    return Run(run, name, started, summary or {}, problem, status, read_overrides(p))
 
 
-def describe(run: Path, root: Path) -> dict[str, Any]:
-    """One row: what the run was and how it went."""
-    metrics_file = run / "metrics.json"
-    try:
-        m = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-    except (OSError, ValueError):
-        m = {"status": "unreadable metrics.json"}
-    status = m.get("status")
-    if status is None:
-        status = "running or killed" if (run / "checkpoints").is_dir() else "no metrics"
-    choices = _choices(run, m)
-    test = m.get("test") or {}
-    return {
-        "run": str(run.relative_to(root)) if run != root else run.name,
-        "choices": " ".join(
-            f"{g}={choices[g]}" for g in KEY_GROUPS if choices.get(g) not in (None, "None", "none")
-        ),
-        "overrides": " ".join(short_override(o) for o in _overrides(run)),
-        "monitor": m.get("monitor"),
-        "best_val": m.get("best_value"),
-        "test": test.get("acc", test.get("loss")),
-        "test_name": "acc" if "acc" in test else "loss" if "loss" in test else None,
-        "epochs": m.get("epochs_run"),
-        "status": status,
-    }
-
-
-def show_runs(directory: str | Path = "outputs") -> list[dict[str, Any]]:
-    """Print the table of runs under `directory`; returns its rows."""
-    from rich.table import Table
-
-    from dlx.tracking.console import console
-
+def load_runs(directory: Path) -> list[Run]:
+    """The runs under `directory`, oldest first (sweep trials interleave with single runs)."""
     root = Path(directory)
-    if not root.is_dir():
-        raise UserError(
-            f"No folder {root.resolve()}. Runs land in ./outputs/ of the folder you "
-            "trained from: dlx runs DIR names another one."
-        )
-    rows = [describe(run, root) for run in find_runs(root)]
-    if not rows:
-        console.print(
-            f"No runs under {root.resolve()} yet (a run folder holds .hydra/config.yaml)."
-        )
-        return rows
-
-    def f(v: Any) -> str:
-        return "-" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
-
-    from rich.markup import escape
-
-    table = Table(title=escape(f"{len(rows)} runs under {root}"), title_justify="left")
-    table.add_column("run", overflow="fold")  # text wraps on a narrow terminal, never "…"
-    table.add_column("config", overflow="fold")  # group choices, then command-line overrides
-    for col in ("best val", "test", "epochs", "status"):
-        table.add_column(col, justify="left" if col == "status" else "right", no_wrap=True)
-    colors = {"completed": "green", "stopped_early": "green", "diverged": "red", "failed": "red"}
-    for r in rows:
-        metric = str(r["monitor"] or "val/loss").split("/")[-1]
-        best = f"{metric} {f(r['best_val'])}" if r["best_val"] is not None else "-"
-        test = f"{r['test_name']} {f(r['test'])}" if r["test"] is not None else "-"
-        shown = r["choices"].split()
-        shown += [o for o in r["overrides"].split() if o not in shown]  # opt=sgd once, not twice
-        color = colors.get(r["status"], "yellow")
-        table.add_row(  # `reg=[l2,dropout]` is text, not rich markup
-            escape(r["run"]),
-            escape(" ".join(shown)),
-            best,
-            test,
-            f(r["epochs"]),
-            f"[{color}]{r['status']}[/]",
-        )
-    console.print(table)
-    return rows
+    held = held_locks()
+    runs = []
+    for path in find_runs(root):
+        try:
+            runs.append(load_run(path, root, held))
+        except OSError:  # vanished while we looked (a sweep cleaning up): not a run any more
+            continue
+    runs.sort(key=lambda r: (r.time, r.path.parts))
+    return runs

@@ -72,7 +72,8 @@ def log_start(tracker, console, model: nn.Module, data, example: torch.Tensor, c
         console.print(f"augmentation: {data.augmentation}")
     for note in getattr(data, "notes", ()):
         console.warn(note)
-    if data.is_image and getattr(tracker, "enabled", True):
+    augmented = bool((cfg.get("aug") or {}).get("transforms"))  # aug=none: no grid to show
+    if data.is_image and augmented and getattr(tracker, "enabled", True):
         from dlx.data.augment import sample_grid  # training images as the model sees them
 
         tracker.image("aug/train_samples", sample_grid(data, cfg.get("aug")))

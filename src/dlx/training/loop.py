@@ -24,9 +24,10 @@ from dlx.data.augment import build_batch_augment
 from dlx.data.loader import make_loader
 from dlx.errors import UserError
 from dlx.models import build_model, count_parameters, min_input_size
+from dlx.runs import flat_config
 from dlx.tracking.console import RunConsole
 from dlx.tracking.diagnostics import GradientMonitor, diagnose, diagnosis_markdown
-from dlx.tracking.tensorboard import Tracker
+from dlx.tracking.tensorboard import Tracker, run_hparams
 from dlx.tracking.visuals import log_conv_layer, log_start
 from dlx.training import checkpoint
 from dlx.training.device import (
@@ -444,14 +445,7 @@ def fit(
                         f"Best epoch {stopper.best_epoch} ({stopper.monitor} = {stopper.best:.4g})."
                     )
                     tracker.text("early_stopping", msg, epoch)
-                    tracker.scalars(
-                        {
-                            "early_stopping/epoch": epoch,
-                            "early_stopping/best_epoch": stopper.best_epoch,
-                            "early_stopping/best_value": stopper.best,
-                        },
-                        epoch,
-                    )
+                    tracker.early_stopping(epoch, stopper.best_epoch, stopper.best, stopper.monitor)
                     console.print(f"[cyan]{msg}[/]")
                     break
                 if dist.agree(stop.requested, device):
@@ -513,6 +507,7 @@ def fit(
         "device": str(device),
         "parameters": {"trainable": trainable, "frozen": frozen},
         "choices": dict(choices or {}),
+        "config": flat_config(cfg),  # what `dlx runs --filter/--sort` and `dlx compare` read
         "error": error,
         "diagnosis": diagnose(
             state.history, task, status, initial_loss=state.initial_loss, error=error, cfg=cfg
@@ -521,13 +516,13 @@ def fit(
     }
     if main:
         tracker.text("diagnosis", diagnosis_markdown(metrics["diagnosis"]), state.epoch)
-        hp = {**{f"choice/{k}": v for k, v in (choices or {}).items()}, **flat_hparams(cfg)}
+        hp, leading = run_hparams(cfg, choices or {}, flat_hparams(cfg))
         final = {"hparam/best_val_loss": best_hist["val"]["loss"] if best_hist else float("nan")}
         if test_stats:
             final["hparam/test_loss"] = test_stats["loss"]
             if "acc" in test_stats:
                 final["hparam/test_acc"] = test_stats["acc"]
-        tracker.hparams(hp, final)
+        tracker.hparams(hp, final, leading)
         write_metrics(run_dir, metrics)
     tracker.close()
     console.summary(metrics, str(run_dir))
