@@ -26,6 +26,12 @@ app = typer.Typer(
 PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 OVERRIDES_HELP = "Hydra overrides, e.g. model=cnn opt=adam opt.lr=3e-4 reg=[l2,dropout]"
 
+TRUST_FLAG = "--trust-config"
+TRUST_HELP = (
+    "Build whatever the run folder's config names, even targets dlx does not ship: this RUNS "
+    "CODE from the folder. Only for folders you made yourself."
+)
+
 STATUS_EXIT = {
     "completed": EXIT_OK,
     "stopped_early": EXIT_OK,
@@ -118,12 +124,26 @@ def eval_(
         show_default=False,
         help="auto | cpu | cuda | mps (default: the run's own device)",
     ),
+    config_dir: str | None = typer.Option(
+        None,
+        "--config-dir",
+        metavar="DIR",
+        help="The --config-dir the run was trained with: its targets may be built again.",
+    ),
+    trust_config: bool = typer.Option(False, TRUST_FLAG, help=TRUST_HELP),
 ) -> None:
     """Reload a run's own config and checkpoint; print metrics, write eval.json."""
     try:
         from dlx.evaluate import run_eval
 
-        run_eval(run_dir, checkpoint=checkpoint, split=split, device=device)
+        run_eval(
+            run_dir,
+            checkpoint=checkpoint,
+            split=split,
+            device=device,
+            config_dir=config_dir,
+            trust_config=trust_config,
+        )
     except UserError as exc:
         _fail(exc)
 

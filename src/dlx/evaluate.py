@@ -10,6 +10,7 @@ matrix (classification) or the fit against the true function (regression).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,25 @@ SPLITS = ("test", "val")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
-def _run_metrics(run_dir: Path) -> dict[str, Any]:
+def _run_metrics(run_dir: Path) -> tuple[dict[str, Any], str | None]:
+    """The run's own metrics.json, and a note when it is there but damaged (eval goes on
+    without it: the checkpoint and the config are what it needs)."""
     path = run_dir / "metrics.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}, None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return {}, f"{path} is damaged ({type(exc).__name__}); evaluating without it"
+    if not isinstance(data, dict) or not isinstance(data.get("test") or {}, dict):
+        return {}, f"{path} is not a dlx metrics file; evaluating without it"
+    return data, None
+
+
+def _writable(run_dir: Path) -> bool:
+    """Can eval.json and TensorBoard events go into the run folder? (os.access sees a
+    read-only mount even as root, where permission bits do not stop a write.)"""
+    return os.access(run_dir, os.W_OK | os.X_OK)
 
 
 @torch.no_grad()
@@ -66,21 +83,38 @@ def run_eval(
     checkpoint: str | None = None,
     split: str = "test",
     device: str | None = None,
+    config_dir: str | None = None,
+    trust_config: bool = False,
 ) -> dict[str, Any]:
     """Evaluate RUN_DIR's checkpoint on a split; print, write eval.json, log to TensorBoard.
 
     `checkpoint=None` picks the checkpoint the run's own test used (metrics.json), else best.
     `device=None` uses the run's own `device`; another (auto|cpu|cuda|mps) evaluates a run
-    trained on a GPU on a machine without one.
+    trained on a GPU on a machine without one. The run's config is checked before anything
+    is built from it (`dlx.trust`): only what dlx ships, the targets of `config_dir`, or
+    everything with `trust_config`. A read-only run folder is evaluated and nothing written.
     """
     from dlx.data.loader import make_loader
+    from dlx.tracking.console import console
     from dlx.tracking.tensorboard import Tracker
     from dlx.training import checkpoint as ckpt
-    from dlx.training.loop import build, evaluate, read_config
+    from dlx.training.loop import build, evaluate
+    from dlx.trust import load_run_config, refuse_symlinks
 
     run_dir = Path(run_dir)
-    cfg = read_config(run_dir)
-    run_metrics = _run_metrics(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"`{run_dir}`: there is no such run folder.", key="RUN_DIR")
+    cfg = load_run_config(run_dir, config_dir, trust_config)
+    refuse_symlinks(run_dir)
+    run_metrics, note = _run_metrics(run_dir)
+    if note:
+        console.print(f"[yellow]note:[/] {note}")
+    writable = _writable(run_dir)
+    if not writable:
+        console.print(
+            f"[yellow]note:[/] {run_dir} is read-only: the metrics are printed, eval.json and "
+            "the TensorBoard figure are not written"
+        )
     run_test = run_metrics.get("test") or {}
     if checkpoint is None:
         checkpoint = run_test.get("checkpoint") or "best"
@@ -143,7 +177,7 @@ def run_eval(
         diff = max((abs(metrics[k] - v) for k, v in same.items()), default=0.0)
         result["run_test"] = {"metrics": same, "max_abs_diff": diff}
 
-    tracker = Tracker(run_dir)  # appends to the run's own TensorBoard run
+    tracker = Tracker(run_dir, enabled=writable)  # appends to the run's own TensorBoard run
     tag = f"eval/{split}"
     tracker.scalars({f"{tag}/{k}": v for k, v in metrics.items()}, epoch)
     if b.data.task == "classification":
@@ -175,12 +209,13 @@ def run_eval(
     tracker.close()
 
     out = run_dir / "eval.json"
-    ckpt.atomic_write(out, lambda f: f.write(json.dumps(result, indent=2).encode()))
-    print_result(result, out)
+    if writable:
+        ckpt.atomic_write(out, lambda f: f.write(json.dumps(result, indent=2).encode()))
+    print_result(result, out if writable else None)
     return result
 
 
-def print_result(result: dict[str, Any], out: Path) -> None:
+def print_result(result: dict[str, Any], out: Path | None) -> None:
     from rich.table import Table
 
     from dlx.tracking.console import console
@@ -207,6 +242,7 @@ def print_result(result: dict[str, Any], out: Path) -> None:
                 str(r["support"]),
             )
         console.print(table)
-    console.print(
-        f"written: {out}  (figure in TensorBoard: dlx board {Path(result['run']).parent})"
-    )
+    if out is not None:
+        console.print(
+            f"written: {out}  (figure in TensorBoard: dlx board {Path(result['run']).parent})"
+        )
