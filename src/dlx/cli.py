@@ -270,7 +270,27 @@ def config(
 
 def main() -> None:
     """`dlx` for a Python caller: runs the command and raises SystemExit with its exit code."""
-    app()
+    try:
+        app()
+    except Exception as exc:  # noqa: BLE001 (the one error boundary: no traceback reaches a user)
+        raise SystemExit(_boundary(exc)) from None
+
+
+def _boundary(exc: BaseException) -> int:
+    """Whatever escaped a command: one message naming the key, file or resource, and exit 2
+    (bad input) or 1 (a run or the machine failed). DLX_TRACEBACK=1 adds the traceback."""
+    import os
+
+    from dlx.errors import explain
+    from dlx.tracking.console import error
+
+    code, message = explain(exc)
+    if os.environ.get("DLX_TRACEBACK"):
+        import traceback
+
+        traceback.print_exception(exc)
+    error(message)
+    return code
 
 
 def _no_colour_in_logs() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ MONITORS = ("val/loss", "val/acc")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 RESNET_ARCHS = ("resnet18", "resnet34", "resnet50")
 FREEZE_MODES = ("none", "backbone", "all_but_first_last")
+MAX_SEED = 2**63 - 2  # torch's generators take 64-bit seeds; the data draws from seed + 1
+MAX_THREADS = max(64, 8 * (os.cpu_count() or 1))  # 100000 threads crash torch's thread pool
 
 
 def conf_dir() -> Path:
@@ -204,13 +207,16 @@ def one_of(*choices: Any) -> Check:
 RULES: dict[str, tuple[Check, str]] = {
     "epochs": _rule(positive_int, "an integer >= 1"),
     "batch_size": _rule(positive_int, "an integer >= 1"),
-    "seed": _rule(lambda v: _int(v) and v >= 0, "an integer >= 0"),
+    "seed": _rule(lambda v: _int(v) and 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SEED}"),
     "divergence_factor": _rule(lambda v: _num(v) and v > 1, "a number > 1"),
     "loss": _rule(one_of(*LOSSES), " | ".join(LOSSES)),
     "precision": _rule(one_of(*PRECISIONS), " | ".join(PRECISIONS)),
     "channels_last": _rule(lambda v: isinstance(v, bool), "true | false"),
     "compile": _rule(lambda v: isinstance(v, bool), "true | false"),
-    "num_threads": _rule(lambda v: v is None or positive_int(v), "null or an integer >= 1"),
+    "num_threads": _rule(
+        lambda v: v is None or (positive_int(v) and v <= MAX_THREADS),
+        f"null or an integer from 1 to {MAX_THREADS} (this machine has {os.cpu_count()} cores)",
+    ),
     "trainer.devices": _rule(positive_int, "an integer >= 1"),
     "opt.lr": _rule(positive, "a number > 0"),
     "opt.momentum": _rule(lambda v: _num(v) and 0 <= v < 1, "a number in [0, 1)"),

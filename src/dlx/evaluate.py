@@ -156,6 +156,9 @@ def run_eval(
         ) from None
     if cfg.precision == "fp16" and on.type == "cpu":
         cfg.precision = "fp32"  # fp16 has no CPU kernels: the same weights in fp32
+    from dlx.capacity import check_capacity
+
+    check_capacity(cfg, on)  # a folder's config asking for more memory than there is
     b = build(cfg)  # the training code path: same data split, same model class
     state = ckpt.load(path, map_location=b.device)
     ckpt.load_model_state(b.model, state["model"], path)

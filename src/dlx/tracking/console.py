@@ -208,4 +208,7 @@ class RunConsole:
 
 def error(message: str) -> None:
     """One clear message on stderr (the CLI exits 2 after it)."""
-    err_console.print(f"[bold red]Error:[/] {message}", soft_wrap=True)
+    from rich.markup import escape
+
+    # escaped: a message quotes what the user (or a run folder) wrote, e.g. `[/x]` or `[l2]`
+    err_console.print(f"[bold red]Error:[/] {escape(message)}", soft_wrap=True)

@@ -36,10 +36,36 @@ def _file_mode() -> int:
     return 0o666 & ~mask
 
 
+TMP_SUFFIX = ".dlx.tmp"  # dlx's own temp files: the only ones it ever cleans up
+# The files dlx writes atomically in a run folder: their stale temp files may be removed.
+WRITTEN = ("last.pt", "best.pt", "metrics.json", "eval.json", "config.yaml")
+
+
+def _refuse_link(path: Path) -> None:
+    """A run folder may come from someone else: never write through a symlink placed there."""
+    for p in (path, path.parent):
+        if p.is_symlink() and (p is path or p.name in ("checkpoints", ".hydra")):
+            raise UserError(
+                f"{p} is a symbolic link (to {os.readlink(p)}); dlx never writes through a "
+                "link in a run folder. Remove the link (or copy the folder without it).",
+                key=str(p),
+            )
+
+
 def atomic_write(path: Path, write) -> None:
-    """Call `write(fileobj)` on a temp file next to `path`, fsync, then rename it into place."""
+    """Call `write(fileobj)` on a temp file next to `path`, fsync, then rename it into place.
+
+    The temp file is created with O_EXCL (mkstemp: never an existing file, never through a
+    link) and renamed over `path`; a symlink at `path` is refused. A failed write (a full
+    disk) leaves the previous file as it was and names `path` in the OSError."""
+    path = Path(path)
+    _refuse_link(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    except OSError as exc:
+        exc.filename = exc.filename or str(path)
+        raise
     try:
         if hasattr(os, "fchmod"):
             os.fchmod(fd, _file_mode())
@@ -48,8 +74,10 @@ def atomic_write(path: Path, write) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not exc.filename:
+            exc.filename = str(path)
         raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
@@ -58,13 +86,27 @@ def atomic_write(path: Path, write) -> None:
         os.close(dir_fd)
 
 
+def stale_temp_files(folder: Path) -> list[Path]:
+    """The temp files a killed dlx writer left in `folder`: dlx's own names only (a `*.tmp`
+    of someone else's is never touched), regular files only."""
+    return [
+        p
+        for name in WRITTEN
+        for p in Path(folder).glob(f".{name}.*{TMP_SUFFIX}")
+        if p.is_file() and not p.is_symlink()
+    ]
+
+
 def remove_stale_temp_files(folder: Path) -> list[Path]:
     """Delete the temp files a killed writer left behind (call it holding `run_lock`)."""
     removed = []
-    for tmp in Path(folder).glob(".*.tmp"):
+    for tmp in stale_temp_files(folder):
         tmp.unlink(missing_ok=True)
         removed.append(tmp)
     return removed
+
+
+_HELD: dict[str, int] = {}  # run folders this process holds the lock of (re-entrant)
 
 
 @contextmanager
@@ -77,25 +119,41 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         yield
         return
     lock_dir = Path(run_dir) / "checkpoints"
+    held = str(lock_dir.absolute())
+    if held in _HELD:  # taken before Hydra started (dlx train): this process holds it already
+        _HELD[held] += 1
+        try:
+            yield
+        finally:
+            _HELD[held] -= 1
+        return
     try:
+        _refuse_link(lock_dir / ".lock")
         lock_dir.mkdir(parents=True, exist_ok=True)
-        f = open(lock_dir / ".lock", "a")  # noqa: SIM115 (held for the whole run)
+        _refuse_link(lock_dir / ".lock")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(lock_dir / ".lock", flags, 0o644)
     except OSError as exc:
         raise UserError(
             f"Cannot write to the run folder {run_dir}: {exc.strerror}.", key="hydra.run.dir"
         ) from None
+    f = os.fdopen(fd, "a")
     try:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise UserError(
                 f"{run_dir} is in use by another dlx process (the run, or a `--resume` of it, is "
-                "still going). Wait for it to end or stop it first."
+                "still going). Wait for it to end or stop it first.",
+                key="hydra.run.dir",
             ) from None
         remove_stale_temp_files(lock_dir)
-        for tmp in Path(run_dir).glob(".metrics.json.*.tmp"):
-            tmp.unlink(missing_ok=True)
-        yield
+        remove_stale_temp_files(Path(run_dir))
+        _HELD[held] = 1
+        try:
+            yield
+        finally:
+            _HELD.pop(held, None)
     finally:
         f.close()
 
