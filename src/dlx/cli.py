@@ -69,16 +69,21 @@ def train(
         help="Continue an interrupted run from its checkpoints/last.pt.",
     ),
     config_dir: str | None = typer.Option(
-        None, "--config-dir", metavar="DIR", help="Add your own config groups (Hydra search path)."
+        None,
+        "--config-dir",
+        metavar="DIR",
+        help="Add your own config groups (Hydra search path). With --resume: the run's own "
+        "--config-dir, whose targets may then be built again.",
     ),
+    trust_config: bool = typer.Option(False, TRUST_FLAG, help="With --resume: " + TRUST_HELP),
 ) -> None:
     """Train one run (outputs/DATE/TIME/): progress, checkpoints, metrics.json, TensorBoard."""
     overrides = list(overrides or [])
     try:
-        if resume:
+        if resume is not None:  # `--resume ""` is an error, not a new run
             from dlx.launch import resume as resume_run
 
-            metrics = resume_run(resume, overrides)
+            metrics = resume_run(resume, overrides, config_dir, trust_config)
             raise typer.Exit(STATUS_EXIT.get(metrics["status"], EXIT_FAILED))
         if multirun:
             raise typer.Exit(_run_sweep(overrides, config_dir))

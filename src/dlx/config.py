@@ -337,8 +337,36 @@ def _select(cfg: DictConfig, key: str) -> tuple[bool, Any]:
     return True, value
 
 
+# Blocks every run reads: deleting one (`~early_stopping`) is refused by name.
+REQUIRED = {
+    "data": "the data group (data=digits, ...)",
+    "model": "the model group (model=cnn, ...)",
+    "opt": "the optimizer group (opt=adam, ...)",
+    "device": "the device group (device=auto, ...)",
+    "reg": "the regularization block (reg.l1, reg.weight_decay, ...)",
+    "early_stopping": "the early stopping block (early_stopping.enabled=false turns it off)",
+    "seed": "the seed",
+    "epochs": "the number of epochs",
+    "batch_size": "the batch size",
+}
+
+
 def validate(cfg: DictConfig) -> None:
     """Check every value a user can get wrong; raise UserError on the first bad one."""
+    for key, what in REQUIRED.items():
+        if key not in cfg or cfg.get(key) is None:
+            raise UserError(
+                f"`{key}` is missing from the config: every run needs {what}. Keep it (change "
+                f"its values instead of deleting it); `dlx config` shows the default.",
+                key=key,
+            )
+    for key in ("data", "model", "opt"):
+        if not isinstance(cfg[key], DictConfig) or not isinstance(cfg[key].get("_target_"), str):
+            raise UserError(
+                f"`{key}` needs a `_target_` (a group option such as {key}="
+                f"{ {'data': 'digits', 'model': 'cnn', 'opt': 'adam'}[key] }).",
+                key=f"{key}._target_",
+            )
     for key, (check, allowed) in {**RULES, **EXTRA_RULES}.items():
         present, value = _select(cfg, key)
         if present and not check(value):

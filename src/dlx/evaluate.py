@@ -95,6 +95,7 @@ def run_eval(
     everything with `trust_config`. A read-only run folder is evaluated and nothing written.
     """
     from dlx.data.loader import make_loader
+    from dlx.config import validate
     from dlx.tracking.console import console
     from dlx.tracking.tensorboard import Tracker
     from dlx.training import checkpoint as ckpt
@@ -105,6 +106,7 @@ def run_eval(
     if not run_dir.is_dir():
         raise UserError(f"`{run_dir}`: there is no such run folder.", key="RUN_DIR")
     cfg = load_run_config(run_dir, config_dir, trust_config)
+    validate(cfg)  # a folder's config with a group missing, or values out of range
     refuse_symlinks(run_dir)
     run_metrics, note = _run_metrics(run_dir)
     if note:

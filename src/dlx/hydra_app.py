@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import sys
+import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from dlx.config import conf_dir, groups, hydra_error, register_resolvers
-from dlx.errors import UserError
+from dlx.errors import UserError, explain
+from dlx.failsafe import record_stop
 
 log = logging.getLogger("dlx")
 
@@ -78,6 +80,7 @@ def task(cfg: DictConfig) -> float:
         cfg.num_threads = threads
         OmegaConf.set_struct(cfg, True)
         log.info("torch threads: %d (this trial's share of %d cores)", threads, os.cpu_count() or 1)
+    since = time.time()
     try:
         # Ctrl-C from here on stops the run cleanly; one process writes this folder at a time.
         torchrun = torchrun_env()  # under torchrun all ranks share the folder; rank 0 holds it
@@ -94,8 +97,14 @@ def task(cfg: DictConfig) -> float:
                 metrics = fit_parallel(cfg, run_dir, choices=_choices(hc), resume=again)
             else:
                 metrics = fit(cfg, run_dir, choices=_choices(hc), resume=again)
+    except KeyboardInterrupt:  # a second Ctrl-C: the run still says it was interrupted
+        if not multirun:
+            record_stop(run_dir, since, "interrupted", "stopped by a second Ctrl-C", _choices(hc))
+        raise
     except Exception as exc:
         if not multirun:
+            if not isinstance(exc, UserError):  # a run that failed (a full disk, ...)
+                record_stop(run_dir, since, "failed", explain(exc)[1], _choices(hc))
             OUTCOMES.append({"status": "error", "exception": exc})
             return math.nan
         # In a sweep a broken trial is marked failed; the others go on.
@@ -137,13 +146,20 @@ def run_hydra(overrides: list[str], multirun: bool = False, config_dir: str | No
     register_resolvers()
     GlobalHydra.instance().clear()
     main = hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")(task)
-    saved_argv = sys.argv
+    saved_argv, saved_full_error = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
     sys.argv = _argv(overrides, multirun, config_dir)
+    # What fails inside Hydra (a full disk while it writes .hydra/) reaches dlx's one error
+    # boundary instead of Hydra's traceback printer.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         with _no_mode_probe(overrides, config_dir):
             main()
     finally:
         sys.argv = saved_argv
+        if saved_full_error is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = saved_full_error
         GlobalHydra.instance().clear()
 
 

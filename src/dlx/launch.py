@@ -58,6 +58,21 @@ def sweep_once(overrides: list[str], config_dir: str | None = None) -> None:
             remove_empty(Path(override_value(claimed, key) or ""), levels=4)
 
 
+def _held(folder: str | None):
+    """The run lock of a folder the user chose (`hydra.run.dir=DIR`), taken before Hydra
+    writes .hydra/ there; the run itself takes it again (re-entrant). Fresh folders are
+    claimed by an atomic mkdir and need no lock this early."""
+    import contextlib
+
+    from dlx.training.distributed import torchrun_env
+
+    if folder is None or torchrun_env():
+        return contextlib.nullcontext()
+    from dlx.training.checkpoint import run_lock
+
+    return run_lock(Path(folder))
+
+
 def train_once(overrides: list[str], config_dir: str | None = None) -> dict[str, Any]:
     """One run in this process; returns its metrics, raises UserError for bad input."""
     cfg, chosen = preflight_with_folders(overrides, False, config_dir)
@@ -76,7 +91,16 @@ def train_once(overrides: list[str], config_dir: str | None = None) -> dict[str,
     else:
         overrides = fresh_run_dir(overrides, cfg)
     del OUTCOMES[:]
-    run_hydra(overrides, False, config_dir)
+    claimed = override_value(overrides, "hydra.run.dir")
+    try:
+        with _held(explicit):  # a second dlx on the same folder is refused before Hydra writes
+            if explicit is not None:
+                refuse_existing_run(overrides)  # again, now that no other dlx can start there
+            run_hydra(overrides, False, config_dir)
+    except BaseException:
+        if claimed and not existed and not torchrun_env():  # Hydra failed (a full disk)
+            discard_unstarted_run(Path(claimed), parents=explicit is None)
+        raise
     if not OUTCOMES:
         raise UserError("Hydra did not run the job (see the message above).")
     outcome = OUTCOMES[-1]

@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dlx.config import compose, conf_dir, validate
 from dlx.hydra_app import sweep_combinations
-from dlx.runfolders import check_writable, override_value
+from dlx.runfolders import check_writable, free_space_at_start, override_value
 
 
 def preflight(
@@ -43,7 +43,11 @@ def preflight_with_folders(
         validate(cfg)
     from dlx.training.device import check_speed_options, resolve_device
 
-    check_speed_options(cfg, resolve_device(cfg.device.type))
+    device = resolve_device(cfg.device.type)
+    check_speed_options(cfg, device)
+    from dlx.capacity import check_capacity
+
+    check_capacity(cfg, device)  # sizes nobody can allocate: refused before anything is built
     from dlx.training.distributed import check_devices
 
     check_devices(cfg, multirun)
@@ -51,6 +55,7 @@ def preflight_with_folders(
     folder = override_value(overrides, key)
     if folder is not None:
         check_writable(Path(folder), key)
+    free_space_at_start(Path(folder) if folder is not None else Path("outputs"), key)
     return cfg, chosen
 
 

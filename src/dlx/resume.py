@@ -13,6 +13,10 @@ from dlx.config import groups, hydra_error, validate
 from dlx.errors import UserError
 from dlx.runfolders import check_writable
 
+# model.* / data.* keys a resumed run may still change: they do not change what it learns from
+# or the network it continues.
+SAME_RUN = ("model.unfreeze_at_epoch",)
+
 
 def _resume_overrides(cfg: DictConfig, overrides: list[str]) -> DictConfig:
     """Apply `key=value` overrides to a run's saved config. Its config groups stay: a resumed
@@ -30,6 +34,16 @@ def _resume_overrides(cfg: DictConfig, overrides: list[str]) -> DictConfig:
         if o.is_sweep_override():
             raise UserError(
                 f"`{o.input_line}`: `--resume` continues one run; it cannot sweep.", key=key
+            )
+        if key == "seed" or key.split(".")[0] in ("data", "model") and key not in SAME_RUN:
+            what = {"seed": "data split, the init and the batch order", "data": "data"}.get(
+                key.split(".")[0], "model"
+            )
+            raise UserError(
+                f"`{o.input_line}`: `{key}` makes it a different experiment (the {what} "
+                "would change), not a continuation. Start a new run with it instead; a resumed "
+                "run may change values such as epochs=20, opt.lr or early_stopping.*.",
+                key=key,
             )
         if key.split(".")[0] == "hydra" or key in known or o.is_delete():
             raise UserError(
@@ -49,14 +63,35 @@ def _resume_overrides(cfg: DictConfig, overrides: list[str]) -> DictConfig:
     return cfg
 
 
-def resume(run_dir: str, overrides: list[str]) -> dict[str, Any]:
-    """Continue a run in its own folder from checkpoints/last.pt (no new Hydra run)."""
-    from dlx.training.checkpoint import atomic_write, run_lock
-    from dlx.training.loop import fit, read_config
-    from dlx.training.signals import StopRequested
+def resume(
+    run_dir: str,
+    overrides: list[str],
+    config_dir: str | None = None,
+    trust_config: bool = False,
+) -> dict[str, Any]:
+    """Continue a run in its own folder from checkpoints/last.pt (no new Hydra run).
 
-    run_path = Path(run_dir)
+    The folder's config is checked before anything is built from it (`dlx.trust`): only what
+    dlx ships, the targets of `config_dir` (the run's own --config-dir, given again), or
+    everything with `trust_config`. Nothing in the folder is written through a symlink."""
+    import time
+
+    from dlx.capacity import check_capacity
+    from dlx.failsafe import record_stop
+    from dlx.training.checkpoint import atomic_write, run_lock
+    from dlx.training.device import resolve_device
+    from dlx.training.loop import fit
+    from dlx.training.signals import StopRequested
+    from dlx.trust import load_run_config, refuse_symlinks
+
     where = f"`--resume {run_dir}`"
+    if not str(run_dir).strip():
+        raise UserError(
+            "`--resume` needs a run folder, e.g. `dlx train --resume outputs/DATE/TIME` "
+            "(an empty one would start a new run instead).",
+            key="--resume",
+        )
+    run_path = Path(run_dir)
     from dlx.training.distributed import torchrun_env
 
     if torchrun_env():
@@ -73,6 +108,7 @@ def resume(run_dir: str, overrides: list[str]) -> dict[str, Any]:
             "of one run, e.g. outputs/DATE/TIME.",
             key="--resume",
         )
+    refuse_symlinks(run_path)
     if not (run_path / "checkpoints" / "last.pt").is_file():
         raise UserError(
             f"{where}: the run has no checkpoints/last.pt to continue from (it stopped "
@@ -80,30 +116,31 @@ def resume(run_dir: str, overrides: list[str]) -> dict[str, Any]:
             key="--resume",
         )
     check_writable(run_path / "checkpoints", "--resume")
-    try:
-        cfg = read_config(run_path)
-    except UserError:
-        raise
-    except Exception as exc:  # a damaged config.yaml
-        raise UserError(f"{where}: cannot read .hydra/config.yaml: {exc}", key="--resume") from None
+    cfg = load_run_config(run_path, config_dir, trust_config)
     if overrides:
         cfg = _resume_overrides(cfg, overrides)
     validate(cfg)
+    check_capacity(cfg, resolve_device(cfg.device.type))
     choices = {}
     hydra_yaml = run_path / ".hydra" / "hydra.yaml"
-    if hydra_yaml.is_file():
-        choices = {
-            k: str(v)
-            for k, v in (OmegaConf.load(hydra_yaml).hydra.runtime.choices or {}).items()
-            if not k.startswith("hydra") and v is not None
-        }
-    handler = logging.FileHandler(run_path / "train.log")
-    handler.setFormatter(logging.Formatter("[%(asctime)s][%(levelname)s] %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
     try:
-        with StopRequested(), run_lock(run_path):
+        saved = OmegaConf.load(hydra_yaml) if hydra_yaml.is_file() else None
+        found = OmegaConf.select(saved, "hydra.runtime.choices", default=None) if saved else None
+        choices = {
+            str(k): str(v)
+            for k, v in (found or {}).items()
+            if not str(k).startswith("hydra") and v is not None
+        }
+    except Exception:  # noqa: BLE001 (a damaged hydra.yaml: the choices are for display only)
+        choices = {}
+    since = time.time()
+    with StopRequested(), run_lock(run_path):  # nothing is written before the lock is held
+        handler = logging.FileHandler(run_path / "train.log")
+        handler.setFormatter(logging.Formatter("[%(asctime)s][%(levelname)s] %(message)s"))
+        root = logging.getLogger()
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        try:
             if cfg.trainer.devices > 1:
                 from dlx.training.distributed import fit_parallel
 
@@ -114,6 +151,16 @@ def resume(run_dir: str, overrides: list[str]) -> dict[str, Any]:
                 text = OmegaConf.to_yaml(cfg).encode()
                 atomic_write(run_path / ".hydra" / "config.yaml", lambda f: f.write(text))
             return metrics
-    finally:
-        root.removeHandler(handler)
-        handler.close()
+        except KeyboardInterrupt:  # a second Ctrl-C: the run still says it was interrupted
+            record_stop(run_path, since, "interrupted", "stopped by a second Ctrl-C", choices)
+            raise
+        except UserError:
+            raise
+        except Exception as exc:
+            from dlx.errors import explain
+
+            record_stop(run_path, since, "failed", explain(exc)[1], choices)
+            raise
+        finally:
+            root.removeHandler(handler)
+            handler.close()

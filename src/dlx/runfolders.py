@@ -47,18 +47,62 @@ def check_writable(folder: Path, key: str) -> None:
         )
 
 
+# What a dlx run writes in its folder: an existing folder holding any of these is not dlx's
+# to write into (another run's, or files of the user's own that would be overwritten).
+RUN_FILES = (
+    "metrics.json",
+    "checkpoints/last.pt",
+    "checkpoints/best.pt",
+    "eval.json",
+    "train.log",
+    ".hydra/config.yaml",
+    ".hydra/hydra.yaml",
+    ".hydra/overrides.yaml",
+)
+
+
 def refuse_existing_run(overrides: list[str]) -> None:
-    """A new run never lands on top of another run's checkpoints and metrics.json."""
+    """A new run never lands on top of another run, nor overwrites a file dlx did not write
+    in an existing folder (its best.pt, its train.log)."""
     folder = override_value(overrides, "hydra.run.dir")
     if folder is None:
         return
     run = Path(folder)
-    if (run / "metrics.json").exists() or (run / "checkpoints" / "last.pt").exists():
+    held = [name for name in RUN_FILES if os.path.lexists(run / name)]
+    if held:
+        is_run = any(name in held for name in ("metrics.json", "checkpoints/last.pt"))
         raise UserError(
-            f"`hydra.run.dir={folder}` already holds a run (its metrics.json / checkpoints would "
-            f"be overwritten). Continue it with `dlx train --resume {folder}`, or pick a new "
-            "folder.",
+            f"`hydra.run.dir={folder}` already holds "
+            + (
+                f"a run ({', '.join(held[:3])} would be overwritten). Continue it with "
+                f"`dlx train --resume {folder}`, or pick a new folder."
+                if is_run
+                else f"{', '.join(held[:3])}, which a new run would overwrite. Pick a new folder "
+                "(or an empty one)."
+            ),
             key="hydra.run.dir",
+        )
+
+
+def free_space_at_start(folder: Path, key: str, need: int = 1 << 20) -> None:
+    """A disk too full for even the run's config and first checkpoint: say so before Hydra
+    writes a 0-byte .hydra/config.yaml (exit 1: the machine, not the input)."""
+    import shutil
+
+    from dlx.errors import RunFailed, free_space
+
+    probe = folder.absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        free = shutil.disk_usage(probe).free
+    except OSError:
+        return
+    if free < need:
+        raise RunFailed(
+            f"No space left for a run in {folder} (`{key}`): {free_space(str(probe))}, and a "
+            "run needs at least 1 MB to start. Free some space, or set hydra.run.dir=DIR on "
+            "another disk."
         )
 
 

@@ -39,9 +39,38 @@ def build_model(model_cfg: Any, reg_cfg: Any, data: DataBundle) -> nn.Module:
         cause = exc.__cause__
         if isinstance(cause, UserError):
             raise cause from None
-        raise
+        raise _model_error(exc, kwargs.get("_target_")) from None
     apply_init(model, run["init"] or "default")
     return model
+
+
+def _model_error(exc: Exception, target: Any) -> Exception:
+    """`+model.foo=1`, a --config-dir model with the wrong constructor or that does not import:
+    one message naming the key (the rest, e.g. cnn on 1-D data, is left to the caller)."""
+    import re
+
+    cause = exc.__cause__ or exc
+    text = str(cause).strip().splitlines()[0][:300] if str(cause).strip() else type(cause).__name__
+    bad = re.search(r"unexpected keyword argument '(\w+)'", text)
+    if bad:
+        return UserError(
+            f"`model.{bad.group(1)}`: {target} takes no argument `{bad.group(1)}`. Remove it "
+            "(`dlx config` shows the model's keys).",
+            key=f"model.{bad.group(1)}",
+        )
+    if isinstance(cause, ImportError) or "Error locating target" in str(exc):
+        return UserError(
+            f"`model._target_`: {target} cannot be imported ({text}). Is its module on the "
+            "Python path (the folder you run dlx from, or an installed package)?",
+            key="model._target_",
+        )
+    if isinstance(cause, TypeError) and ("argument" in text or "__init__" in text):
+        return UserError(
+            f"`model._target_`: {target} does not take dlx's model arguments ({text}). A model "
+            "gets in_shape, out_dim, activation, dropout, batchnorm and its own model.* keys.",
+            key="model._target_",
+        )
+    return exc
 
 
 def min_input_size(model_cfg: Any) -> int | None:

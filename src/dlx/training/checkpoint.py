@@ -119,7 +119,7 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         yield
         return
     lock_dir = Path(run_dir) / "checkpoints"
-    held = str(lock_dir.absolute())
+    held = os.path.realpath(lock_dir)
     if held in _HELD:  # taken before Hydra started (dlx train): this process holds it already
         _HELD[held] += 1
         try:
