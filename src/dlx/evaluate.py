@@ -94,8 +94,8 @@ def run_eval(
     is built from it (`dlx.trust`): only what dlx ships, the targets of `config_dir`, or
     everything with `trust_config`. A read-only run folder is evaluated and nothing written.
     """
-    from dlx.data.loader import make_loader
     from dlx.config import validate
+    from dlx.data.loader import make_loader
     from dlx.tracking.console import console
     from dlx.tracking.tensorboard import Tracker
     from dlx.training import checkpoint as ckpt

@@ -92,13 +92,15 @@ def train_once(overrides: list[str], config_dir: str | None = None) -> dict[str,
         overrides = fresh_run_dir(overrides, cfg)
     del OUTCOMES[:]
     claimed = override_value(overrides, "hydra.run.dir")
+    locked = False  # a folder another dlx holds is never cleaned up by this one
     try:
         with _held(explicit):  # a second dlx on the same folder is refused before Hydra writes
             if explicit is not None:
                 refuse_existing_run(overrides)  # again, now that no other dlx can start there
+            locked = True
             run_hydra(overrides, False, config_dir)
     except BaseException:
-        if claimed and not existed and not torchrun_env():  # Hydra failed (a full disk)
+        if locked and claimed and not existed and not torchrun_env():  # Hydra failed
             discard_unstarted_run(Path(claimed), parents=explicit is None)
         raise
     if not OUTCOMES:
