@@ -316,10 +316,13 @@ def _evil_checkpoint(path: Path, marker: Path, how: str) -> None:
 
 
 def test_the_payload_really_creates_a_file_when_unpickled_unsafely(tmp_path):
-    """The control: without weights_only the same file runs code."""
+    """The control: unpickled without weights_only's guard, the same payload runs code
+    (plain pickle: no dlx file, tests included, turns weights_only off)."""
+    import pickle
+
     marker = tmp_path / "pwned"
-    _evil_checkpoint(tmp_path / "evil.pt", marker, "zip")
-    torch.load(tmp_path / "evil.pt", weights_only=False)
+    _evil_checkpoint(tmp_path / "evil.pt", marker, "raw-pickle")
+    pickle.loads((tmp_path / "evil.pt").read_bytes())
     assert marker.exists()
 
 

@@ -122,11 +122,13 @@ def run_eval(
         checkpoint = run_test.get("checkpoint") or "best"
     if checkpoint not in CHECKPOINTS:
         raise UserError(
-            f"Unknown checkpoint `{checkpoint}`. Allowed: {' | '.join(CHECKPOINTS)}.",
+            f"`--checkpoint {checkpoint}`: unknown checkpoint. Allowed: {' | '.join(CHECKPOINTS)}.",
             key="--checkpoint",
         )
     if split not in SPLITS:
-        raise UserError(f"Unknown split `{split}`. Allowed: {' | '.join(SPLITS)}.", key="--split")
+        raise UserError(
+            f"`--split {split}`: unknown split. Allowed: {' | '.join(SPLITS)}.", key="--split"
+        )
     path = run_dir / "checkpoints" / f"{checkpoint}.pt"
     if not path.is_file():
         hint = (
@@ -139,7 +141,8 @@ def run_eval(
     if device is not None:
         if device not in DEVICES:
             raise UserError(
-                f"Unknown device `{device}`. Allowed: {' | '.join(DEVICES)}.", key="--device"
+                f"`--device {device}`: unknown device. Allowed: {' | '.join(DEVICES)}.",
+                key="--device",
             )
         cfg.device.type = device
     from dlx.training.device import resolve_device

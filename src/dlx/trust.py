@@ -282,6 +282,15 @@ def load_run_config(
             "value itself there.",
             key=str(key),
         ) from None
+    from dlx.config import REQUIRED
+
+    missing = [k for k in REQUIRED if tree.get(k) is None]
+    if missing:
+        raise UserError(
+            f"{path} is not a whole dlx config: `{missing[0]}` is missing "
+            f"({REQUIRED[missing[0]]}). It cannot be rebuilt from this folder.",
+            key=missing[0],
+        )
     check_targets(tree, str(path), config_dir, trust, _config_dir_hint(run_dir))
     cfg = OmegaConf.create(tree)  # resolved: what was checked is what gets built
     return cfg

@@ -52,7 +52,7 @@ def _model_error(exc: Exception, target: Any) -> Exception:
     cause = exc.__cause__ or exc
     text = str(cause).strip().splitlines()[0][:300] if str(cause).strip() else type(cause).__name__
     bad = re.search(r"unexpected keyword argument '(\w+)'", text)
-    if bad:
+    if bad and bad.group(1) not in ("in_shape", "out_dim", "activation", "dropout", "batchnorm"):
         return UserError(
             f"`model.{bad.group(1)}`: {target} takes no argument `{bad.group(1)}`. Remove it "
             "(`dlx config` shows the model's keys).",
@@ -64,7 +64,7 @@ def _model_error(exc: Exception, target: Any) -> Exception:
             "Python path (the folder you run dlx from, or an installed package)?",
             key="model._target_",
         )
-    if isinstance(cause, TypeError) and ("argument" in text or "__init__" in text):
+    if isinstance(cause, TypeError):
         return UserError(
             f"`model._target_`: {target} does not take dlx's model arguments ({text}). A model "
             "gets in_shape, out_dim, activation, dropout, batchnorm and its own model.* keys.",

@@ -8,6 +8,7 @@ refused with a clear message.
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import tempfile
@@ -52,6 +53,18 @@ def _refuse_link(path: Path) -> None:
             )
 
 
+def _disk_full(folder: Path, exc: Exception) -> bool:
+    """Did a write fail because the disk is full (whatever the writer made of ENOSPC)?"""
+    import shutil
+
+    if "unexpected pos" in str(exc) or "No space left" in str(exc):
+        return True
+    try:
+        return shutil.disk_usage(folder).free < (64 << 10)
+    except OSError:
+        return False
+
+
 def atomic_write(path: Path, write) -> None:
     """Call `write(fileobj)` on a temp file next to `path`, fsync, then rename it into place.
 
@@ -78,6 +91,9 @@ def atomic_write(path: Path, write) -> None:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError) and not exc.filename:
             exc.filename = str(path)
+        elif isinstance(exc, Exception) and _disk_full(path.parent, exc):
+            # torch.save's zip writer reports a short write as "unexpected pos ..."
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from exc
         raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:

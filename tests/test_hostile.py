@@ -1,0 +1,967 @@
+"""Hostile inputs and faults, one table: a run folder someone sent, a damaged one, a config that
+asks for the impossible, a full disk, a second dlx on the same folder.
+
+Every row runs `dlx ...` and asserts its exit code (README "Exit codes": 2 bad input, 1 a run
+or the machine failed, 0 done), that the message names the key/file, that no traceback
+reaches the user, and that every file in the test's folder (the copied run, the sentinel
+files, the files outside the run) is byte-identical afterwards, except the ones the row says
+may change. The attacks use sentinel files: one that a hostile target would delete, and one
+it would create.
+
+Speed: one finished tiny run (digits, epochs=1) per module, copied per row; most rows are
+refused before anything is built and run in this process (`main()`, the console script's
+own error boundary); the rows that start Hydra or need a fresh interpreter run `python -m dlx`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fnmatch
+import hashlib
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import FAST, run_dlx
+
+ROOT_ONLY = pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="mounts need root"
+)
+
+# --------------------------------------------------------------------------- the folders
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    """One finished tiny run (digits, cnn, epochs=1)."""
+    base = tmp_path_factory.mktemp("finished")
+    run_dlx(["train", "epochs=1", *FAST, f"hydra.run.dir={base / 'run'}"], base, check=0)
+    return base / "run"
+
+
+USER_MODEL = """
+from torch import nn
+
+
+class Tiny(nn.Module):
+    def __init__(self, in_shape, out_dim, activation="relu", dropout=0.0, batchnorm=False):
+        super().__init__()
+        n = 1
+        for s in in_shape:
+            n *= s
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(n, out_dim))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class NoArgs(nn.Module):
+    def __init__(self):
+        super().__init__()
+"""
+
+
+@pytest.fixture(scope="module")
+def user_run(tmp_path_factory) -> Path:
+    """A finished run of a user's own model (mymodels.Tiny from their --config-dir)."""
+    base = tmp_path_factory.mktemp("user")
+    (base / "mymodels.py").write_text(USER_MODEL)
+    (base / "conf" / "model").mkdir(parents=True)
+    (base / "conf" / "model" / "tiny.yaml").write_text("_target_: mymodels.Tiny\n")
+    args = ["train", "--config-dir", "conf", "model=tiny", "epochs=1", *FAST]
+    run_dlx([*args, f"hydra.run.dir={base / 'run'}"], base, check=0, env=_here(base))
+    return base
+
+
+def _here(folder: Path) -> dict[str, str]:
+    """PYTHONPATH with `folder` first (a user's own module), then dlx's src."""
+    return {"PYTHONPATH": os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")])}
+
+
+# --------------------------------------------------------------------------- the harness
+
+
+@dataclass
+class Ctx:
+    tmp: Path
+    run: Path  # a copy of the finished run
+    sentinel: Path  # exists; a hostile target would delete it
+    new: Path  # does not exist; a hostile target would create it
+    outside: Path  # a file of the user's outside the run folder
+    env: dict[str, str] = field(default_factory=dict)
+    cleanup: list[Callable[[], None]] = field(default_factory=list)
+
+
+@dataclass
+class Case:
+    id: str
+    args: Callable[[Ctx], list[str]]
+    code: int
+    says: tuple[str, ...] = ()  # in the output (str.format'ed with the Ctx's fields)
+    setup: Callable[[Ctx], None] | None = None
+    changes: tuple[str, ...] = ()  # globs (relative to tmp) of files that may change
+    subprocess: bool = False  # a fresh interpreter (rows that start Hydra, or need env)
+    check: Callable[[Ctx], None] | None = None
+    marks: tuple = ()
+    needs: str = "finished"  # finished | user | none
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        rel = str(p.relative_to(folder))
+        if p.name == ".lock" or "__pycache__" in rel:
+            continue
+        if p.is_symlink():
+            out[rel] = "link:" + os.readlink(p)
+        elif p.is_dir():
+            out[rel] = "dir"
+        elif p.is_file():
+            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def run_inprocess(args: list[str], cwd: Path, env: dict[str, str], capfd, monkeypatch):
+    """`dlx ARGS` through `dlx.cli.main` (the console script's error boundary) in this
+    process: (exit code, stdout + stderr)."""
+    from dlx import cli
+
+    monkeypatch.chdir(cwd)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(sys, "argv", ["dlx", *args])
+    capfd.readouterr()
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    out = capfd.readouterr()
+    return code, out.out + out.err
+
+
+def edit_config(ctx: Ctx, change: Callable[[dict], Any]) -> None:
+    path = ctx.run / ".hydra" / "config.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    change(cfg)
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+def junk(where: str, node: Any) -> Callable[[Ctx], None]:
+    """Put a hostile node at `where` (a dotted key) of the run's config."""
+
+    def setup(ctx: Ctx) -> None:
+        def change(cfg: dict) -> None:
+            *parents, leaf = where.split(".")
+            d = cfg
+            for p in parents:
+                d = d.setdefault(p, {})
+            d[leaf] = node(ctx) if callable(node) else node
+
+        edit_config(ctx, change)
+
+    return setup
+
+
+def unlink_sentinel(ctx: Ctx) -> dict:
+    return {
+        "_target_": "pathlib.Path.unlink",
+        "self": {"_target_": "pathlib.Path", "_args_": [str(ctx.sentinel)]},
+    }
+
+
+def copy_sentinel(ctx: Ctx) -> dict:
+    return {"_target_": "shutil.copy", "src": str(ctx.sentinel), "dst": str(ctx.new)}
+
+
+def mkdtemp_new(ctx: Ctx) -> dict:
+    return {"_target_": "tempfile.mkdtemp", "dir": str(ctx.tmp), "prefix": "NEW"}
+
+
+def torch_save_new(ctx: Ctx) -> dict:
+    return {"_target_": "torch.save", "obj": [1], "f": str(ctx.new)}
+
+
+def browser_new(ctx: Ctx) -> list:
+    ctx.env["BROWSER"] = f"touch {ctx.new}"  # webbrowser.open(url) would run `touch NEW`
+    return [{"_target_": "webbrowser.open", "url": str(ctx.new)}]
+
+
+class Evil:
+    """A pickle that runs a shell command when loaded."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.path}",))
+
+
+def evil_pickle(ctx: Ctx) -> dict:
+    evil = ctx.run / "evil.pt"
+    evil.write_bytes(pickle.dumps(Evil(str(ctx.new))))
+    return {"_target_": "torch.load", "f": str(evil), "weights_only": False}
+
+
+def evil_module(ctx: Ctx) -> str:
+    (ctx.tmp / "evilmod.py").write_text(
+        f"from pathlib import Path\nPath({str(ctx.new)!r}).touch()\n\ndef load(*a, **k):\n"
+        "    raise SystemExit(0)\n"
+    )
+    ctx.env["PYTHONPATH"] = os.pathsep.join([str(ctx.tmp), os.environ.get("PYTHONPATH", "")])
+    return "evilmod.load"
+
+
+def decoded(ctx: Ctx) -> str:
+    """A target hidden in a string that OmegaConf's oc.decode turns into a node."""
+    node = (
+        "{_target_: pathlib.Path.unlink, self: {_target_: pathlib.Path, _args_: ["
+        f"{ctx.sentinel}]}}}}"
+    )
+    return "${oc.decode:'" + node + "'}"
+
+
+def link(name: str, to: Callable[[Ctx], Path]) -> Callable[[Ctx], None]:
+    """Replace the run's `name` by a symlink to a file (or folder) outside the run."""
+
+    def setup(ctx: Ctx) -> None:
+        p = ctx.run / name
+        target = to(ctx)
+        if p.is_dir() and not p.is_symlink():
+            shutil.copytree(p, target)
+            shutil.rmtree(p)
+        elif p.exists():
+            if not target.exists():  # the same content, outside the run
+                shutil.copy(p, target)
+            p.unlink()
+        p.symlink_to(target)
+
+    return setup
+
+
+def write(name: str, data: bytes | str) -> Callable[[Ctx], None]:
+    def setup(ctx: Ctx) -> None:
+        p = ctx.run / name
+        p.write_bytes(data.encode() if isinstance(data, str) else data)
+
+    return setup
+
+
+def evil_checkpoint(ctx: Ctx) -> None:
+    import torch
+
+    torch.save(
+        {"format": "dlx-checkpoint/1", "model": Evil(str(ctx.new))},
+        ctx.run / "checkpoints" / "best.pt",
+    )
+
+
+def delete(name: str) -> Callable[[Ctx], None]:
+    def setup(ctx: Ctx) -> None:
+        p = ctx.run / name
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+
+    return setup
+
+
+def user_config_dir(kind: str) -> Callable[[Ctx], None]:
+    def setup(ctx: Ctx) -> None:
+        (ctx.tmp / "conf" / "model").mkdir(parents=True)
+        if kind == "noimport":
+            text = "_target_: nowhere_to_be_found.Net\n"
+        else:
+            (ctx.tmp / "mymodels.py").write_text(USER_MODEL)
+            ctx.env.update(_here(ctx.tmp))
+            text = "_target_: mymodels.NoArgs\n"
+        (ctx.tmp / "conf" / "model" / "mine.yaml").write_text(text)
+
+    return setup
+
+
+def user_folder_with(*names: str) -> Callable[[Ctx], None]:
+    """An existing folder of the user's (not a run) with files dlx would write there."""
+
+    def setup(ctx: Ctx) -> None:
+        mine = ctx.tmp / "mine"
+        for name in names:
+            (mine / name).parent.mkdir(parents=True, exist_ok=True)
+            (mine / name).write_text(f"the user's own {name}\n")
+
+    return setup
+
+
+@contextlib.contextmanager
+def _nothing():
+    yield
+
+
+def held_lock(ctx: Ctx) -> None:
+    """Another dlx is running in `mine/` (this test holds its lock)."""
+    import fcntl
+
+    lock = ctx.tmp / "mine" / "checkpoints" / ".lock"
+    lock.parent.mkdir(parents=True)
+    f = open(lock, "a")  # noqa: SIM115 (held until the row ends)
+    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    ctx.cleanup.append(f.close)
+
+
+def _mount_tmpfs(ctx: Ctx, name: str, size: str) -> Path:
+    d = ctx.tmp / name
+    d.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(d)])
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    ctx.cleanup.append(lambda: subprocess.run(["umount", "-l", str(d)]))
+    return d
+
+
+def _fill(folder: Path, leave: int) -> None:
+    """Fill the filesystem of `folder` until only about `leave` bytes are free."""
+    free = shutil.disk_usage(folder).free
+    with open(folder / "filler", "wb") as f:
+        try:
+            f.write(b"\0" * max(0, free - leave))
+            f.flush()
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+
+
+def full_disk(ctx: Ctx) -> None:
+    _fill(_mount_tmpfs(ctx, "full", "3m"), 0)
+
+
+def nearly_full_disk(ctx: Ctx) -> None:
+    _fill(_mount_tmpfs(ctx, "full", "3m"), 1_600_000)
+
+
+def read_only_run(ctx: Ctx) -> None:
+    r = subprocess.run(["mount", "--bind", str(ctx.run), str(ctx.run)])
+    if r.returncode != 0:
+        pytest.skip("cannot bind-mount here")
+    ctx.cleanup.append(lambda: subprocess.run(["umount", "-l", str(ctx.run)]))
+    r = subprocess.run(["mount", "-o", "remount,ro,bind", str(ctx.run)])
+    if r.returncode != 0:
+        pytest.skip("cannot remount read-only here")
+
+
+ENOSPC_HOOK = """
+import errno, os
+if os.environ.get("DLX_TEST_ENOSPC_AT"):
+    import dlx.training.checkpoint as c
+    _calls, _at, _write = [0], int(os.environ["DLX_TEST_ENOSPC_AT"]), c.atomic_write
+    def _full(f):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as f.write raises it
+    def atomic_write(path, write):
+        if str(path).endswith(".pt"):
+            _calls[0] += 1
+            if _calls[0] >= _at:
+                return _write(path, _full)
+        return _write(path, write)
+    c.atomic_write = atomic_write
+"""
+
+
+def enospc_during_run(ctx: Ctx) -> None:
+    """The 3rd checkpoint write (last.pt after epoch 1) finds the disk full."""
+    hook = ctx.tmp / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(ENOSPC_HOOK)
+    ctx.env.update(
+        {
+            "DLX_TEST_ENOSPC_AT": "3",
+            "PYTHONPATH": os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]),
+        }
+    )
+
+
+def failed_with_intact_checkpoint(folder: str) -> Callable[[Ctx], None]:
+    def check(ctx: Ctx) -> None:
+        import torch
+
+        run = ctx.tmp / folder
+        m = json.loads((run / "metrics.json").read_text())
+        assert m["status"] == "failed" and "No space left" in m["error"], m
+        state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+        assert state["format"] == "dlx-checkpoint/1"
+
+    return check
+
+
+def no_folder(name: str) -> Callable[[Ctx], None]:
+    def check(ctx: Ctx) -> None:
+        left = [str(p) for p in (ctx.tmp / name).rglob("*")] if (ctx.tmp / name).exists() else []
+        assert not any(".hydra" in p for p in left), left
+
+    return check
+
+
+def user_tmp_files_kept(ctx: Ctx) -> None:
+    mine = ctx.tmp / "mine"
+    assert (mine / "notes.tmp").read_text() == "the user's own notes.tmp\n"
+    assert (mine / "checkpoints" / ".x.tmp").read_text() == "the user's own checkpoints/.x.tmp\n"
+    assert json.loads((mine / "metrics.json").read_text())["status"] == "completed"
+
+
+def sentinel_gone(ctx: Ctx) -> None:
+    assert not ctx.sentinel.exists(), "the control: with --trust-config the target runs"
+
+
+# --------------------------------------------------------------------------- the table
+
+R = lambda ctx: str(ctx.run)  # noqa: E731
+EVAL = lambda *extra: lambda ctx: ["eval", str(ctx.run), *extra]  # noqa: E731
+RESUME = lambda *extra: lambda ctx: ["train", "--resume", str(ctx.run), *extra]  # noqa: E731
+TRAIN = lambda *extra: lambda ctx: ["train", "epochs=1", *FAST, *extra]  # noqa: E731
+IN_MINE = lambda *extra: (
+    lambda ctx: [  # noqa: E731
+        "train",
+        "epochs=1",
+        *FAST,
+        f"hydra.run.dir={ctx.tmp / 'mine'}",
+        *extra,
+    ]
+)
+EVAL_WRITES = ("run/eval.json", "run/events.out.tfevents.*")
+
+ATTACKS: list[tuple[str, str, Callable[[Ctx], Any], str]] = [
+    # (id, where, hostile node, the key the message names)
+    ("unlink-in-model", "model.junk", unlink_sentinel, "model.junk"),
+    ("copy-in-model", "model.junk", copy_sentinel, "model.junk._target_"),
+    ("mkdtemp-in-opt", "opt.junk", mkdtemp_new, "opt.junk._target_"),
+    ("torch.save-as-sched", "sched", torch_save_new, "sched._target_"),
+    ("webbrowser-in-aug", "aug.transforms", browser_new, "aug.transforms[0]._target_"),
+    ("torch.load-pickle", "model.junk", evil_pickle, "model.junk._target_"),
+    ("data-arbitrary-module", "data._target_", evil_module, "data._target_"),
+    (
+        "chain-through-dlx",
+        "model._target_",
+        lambda c: "dlx.models.mlp.torch.save",
+        "model._target_",
+    ),
+    ("oc.decode-hidden", "model.junk", decoded, "model.junk._target_"),
+    ("nested-in-lists", "model.junk", lambda c: [[copy_sentinel(c)]], "model.junk[0][0]._target_"),
+    ("target-not-a-string", "model.junk", lambda c: {"_target_": ["os", "system"]}, "model.junk"),
+    ("torch.load-as-opt", "opt._target_", lambda c: "torch.load", "opt._target_"),
+]
+
+CASES: list[Case] = []
+for aid, where, node, key in ATTACKS:
+    for cmd, args in (("eval", EVAL()), ("resume", RESUME())):
+        CASES.append(Case(f"{aid}-{cmd}", args, 2, (key, "--trust-config"), junk(where, node)))
+
+CASES += [
+    Case(
+        "control-trust-config-runs-it",
+        EVAL("--trust-config"),
+        2,
+        ("model.junk",),
+        junk("model.junk", unlink_sentinel),
+        changes=("SENTINEL",),
+        check=sentinel_gone,
+    ),
+    # ---- symlinks placed in a run folder
+    Case(
+        "metrics-link-resume",
+        RESUME(),
+        2,
+        ("metrics.json", "symbolic link"),
+        link("metrics.json", lambda c: c.outside),
+    ),
+    Case(
+        "metrics-link-eval",
+        EVAL(),
+        2,
+        ("metrics.json", "symbolic link"),
+        link("metrics.json", lambda c: c.outside),
+    ),
+    Case(
+        "eval.json-link",
+        EVAL(),
+        2,
+        ("eval.json", "symbolic link"),
+        link("eval.json", lambda c: c.outside),
+    ),
+    Case(
+        "lock-link",
+        RESUME(),
+        2,
+        (".lock", "symbolic link"),
+        link("checkpoints/.lock", lambda c: c.outside),
+    ),
+    Case(
+        "train.log-link",
+        RESUME(),
+        2,
+        ("train.log", "symbolic link"),
+        link("train.log", lambda c: c.outside),
+    ),
+    Case(
+        "checkpoints-dir-link-eval",
+        EVAL(),
+        2,
+        ("checkpoints", "symbolic link"),
+        link("checkpoints", lambda c: c.tmp / "elsewhere"),
+    ),
+    Case(
+        "checkpoints-dir-link-resume",
+        RESUME(),
+        2,
+        ("checkpoints", "symbolic link"),
+        link("checkpoints", lambda c: c.tmp / "elsewhere"),
+    ),
+    Case(
+        "config-link-resume",
+        RESUME("epochs=2"),
+        2,
+        ("config.yaml", "symbolic link"),
+        link(".hydra/config.yaml", lambda c: c.tmp / "config-elsewhere.yaml"),
+    ),
+    # ---- a damaged run folder
+    Case(
+        "metrics-truncated-eval",
+        EVAL(),
+        0,
+        ("metrics.json", "damaged"),
+        write("metrics.json", '{"status": "compl'),
+        changes=EVAL_WRITES,
+    ),
+    Case(
+        "metrics-a-list-eval",
+        EVAL(),
+        0,
+        ("metrics.json",),
+        write("metrics.json", "[1, 2]"),
+        changes=EVAL_WRITES,
+    ),
+    Case(
+        "metrics-null-eval",
+        EVAL(),
+        0,
+        ("metrics.json",),
+        write("metrics.json", "null"),
+        changes=EVAL_WRITES,
+    ),
+    Case("config-garbage", EVAL(), 2, ("config.yaml",), write(".hydra/config.yaml", "{[: :\n")),
+    Case("config-a-list", EVAL(), 2, ("config.yaml",), write(".hydra/config.yaml", "- 1\n- 2\n")),
+    Case("config-empty-resume", RESUME(), 2, ("config.yaml",), write(".hydra/config.yaml", "")),
+    Case("config-missing", EVAL(), 2, ("config.yaml",), delete(".hydra/config.yaml")),
+    Case(
+        "unset-env-eval",
+        EVAL(),
+        2,
+        ("opt.lr", "DLX_HOSTILE_UNSET"),
+        junk("opt.lr", "${oc.env:DLX_HOSTILE_UNSET}"),
+    ),
+    Case(
+        "unset-env-resume",
+        RESUME(),
+        2,
+        ("opt.lr", "DLX_HOSTILE_UNSET"),
+        junk("opt.lr", "${oc.env:DLX_HOSTILE_UNSET}"),
+    ),
+    Case("hydra-interpolation", EVAL(), 2, ("name",), junk("name", "${hydra:job.name}")),
+    Case(
+        "missing-group-eval",
+        EVAL(),
+        2,
+        ("`model`",),
+        lambda c: edit_config(c, lambda cfg: cfg.pop("model")),
+    ),
+    Case(
+        "missing-group-resume",
+        RESUME(),
+        2,
+        ("`opt`",),
+        lambda c: edit_config(c, lambda cfg: cfg.pop("opt")),
+    ),
+    Case("bad-value-in-folder", EVAL(), 2, ("opt.lr",), junk("opt.lr", -1)),
+    Case(
+        "huge-model-in-folder",
+        EVAL(),
+        2,
+        ("model.hidden", "memory"),
+        junk("model.hidden", [100000000000, 84]),
+    ),
+    Case(
+        "best.pt-truncated",
+        EVAL("--checkpoint", "best"),
+        2,
+        ("best.pt",),
+        lambda c: (c.run / "checkpoints" / "best.pt").write_bytes(
+            (c.run / "checkpoints" / "best.pt").read_bytes()[:200]
+        ),
+    ),
+    Case(
+        "best.pt-code-pickle",
+        EVAL("--checkpoint", "best"),
+        2,
+        ("best.pt", "weights_only"),
+        evil_checkpoint,
+    ),
+    Case(
+        "best.pt-missing",
+        EVAL("--checkpoint", "best"),
+        2,
+        ("best.pt",),
+        delete("checkpoints/best.pt"),
+    ),
+    Case("last.pt-missing-resume", RESUME(), 2, ("last.pt",), delete("checkpoints/last.pt")),
+    Case(
+        "last.pt-garbage-resume",
+        RESUME(),
+        2,
+        ("last.pt",),
+        write("checkpoints/last.pt", b"PK\x03\x04 not a zip"),
+    ),
+    Case("read-only-folder-eval", EVAL(), 0, ("read-only",), read_only_run, marks=(ROOT_ONLY,)),
+    Case("eval-bad-checkpoint-flag", EVAL("--checkpoint", "worst"), 2, ("--checkpoint",)),
+    Case("eval-bad-split", EVAL("--split", "train"), 2, ("--split",)),
+    Case("eval-bad-device", EVAL("--device", "tpu"), 2, ("--device",)),
+    Case("eval-no-such-folder", lambda c: ["eval", str(c.tmp / "nope")], 2, ("nope",)),
+    Case("eval-a-file", lambda c: ["eval", str(c.outside)], 2, ("outside.txt",)),
+    Case("eval-not-a-run", lambda c: ["eval", str(c.tmp)], 2, ("config.yaml",)),
+    # ---- --resume asked to be another experiment
+    Case("resume-empty", lambda c: ["train", "--resume", ""], 2, ("--resume",), needs="none"),
+    Case(
+        "resume-no-such-folder",
+        lambda c: ["train", "--resume", str(c.tmp / "nope")],
+        2,
+        ("nope",),
+        needs="none",
+    ),
+    Case("resume-seed", RESUME("seed=1"), 2, ("seed",)),
+    Case("resume-val-split", RESUME("data.val_fraction=0.3"), 2, ("data.val_fraction",)),
+    Case("resume-data-limit", RESUME("data.limit=100"), 2, ("data.limit",)),
+    Case("resume-data-group", RESUME("data=mnist"), 2, ("data",)),
+    Case("resume-model-key", RESUME("model.hidden=[10,10]"), 2, ("model.hidden",)),
+    Case("resume-sweep", RESUME("epochs=2,3"), 2, ("sweep",)),
+    Case("resume-delete-block", RESUME("~early_stopping"), 2, ("early_stopping",)),
+    Case("resume-hydra-key", RESUME("hydra.run.dir=/tmp/x"), 2, ("hydra.run.dir",)),
+    # ---- new runs that cannot be: refused before anything is built or written
+    Case(
+        "train-delete-early-stopping",
+        TRAIN("~early_stopping"),
+        2,
+        ("early_stopping",),
+        needs="none",
+    ),
+    Case("train-delete-model", TRAIN("~model"), 2, ("model",), needs="none"),
+    Case(
+        "train-huge-width",
+        TRAIN("model=mlp", "model.width=100000000"),
+        2,
+        ("model.width", "memory"),
+        needs="none",
+    ),
+    Case(
+        "train-huge-image",
+        TRAIN("data.image_size=100000"),
+        2,
+        ("data.image_size", "memory"),
+        needs="none",
+    ),
+    Case(
+        "train-huge-batch",
+        TRAIN("model=alexnet", "batch_size=100000000"),
+        2,
+        ("batch_size", "memory"),
+        needs="none",
+    ),
+    Case("train-seed-2**70", TRAIN(f"seed={2**70}"), 2, ("seed",), needs="none"),
+    Case("train-negative-seed", TRAIN("seed=-1"), 2, ("seed",), needs="none"),
+    Case("train-100000-threads", TRAIN("num_threads=100000"), 2, ("num_threads",), needs="none"),
+    Case("train-unknown-group-option", TRAIN("model=nope"), 2, ("nope", "cnn"), needs="none"),
+    Case("train-unknown-key", TRAIN("opt.lrr=0.1"), 2, ("opt.lrr", "opt.lr"), needs="none"),
+    Case("train-bad-override", TRAIN("opt.lr=["), 2, ("opt.lr",), needs="none"),
+    Case("train-markup-in-value", TRAIN("model=[/bold]x"), 2, ("[/bold]",), needs="none"),
+    Case(
+        "train-no-config-dir",
+        lambda c: ["train", "--config-dir", str(c.tmp / "nope")],
+        2,
+        ("--config-dir",),
+        needs="none",
+    ),
+    Case(
+        "train-run-dir-a-file",
+        IN_MINE(),
+        2,
+        ("hydra.run.dir",),
+        lambda c: (c.tmp / "mine").write_text("a file\n"),
+        needs="none",
+    ),
+    Case(
+        "train-on-a-finished-run",
+        lambda c: ["train", "epochs=1", f"hydra.run.dir={c.run}"],
+        2,
+        ("hydra.run.dir", "--resume"),
+    ),
+    Case(
+        "train-on-users-best.pt",
+        IN_MINE(),
+        2,
+        ("best.pt",),
+        user_folder_with("checkpoints/best.pt"),
+        needs="none",
+    ),
+    Case(
+        "train-on-users-train.log",
+        IN_MINE(),
+        2,
+        ("train.log",),
+        user_folder_with("train.log"),
+        needs="none",
+    ),
+    Case(
+        "train-while-another-runs",
+        IN_MINE(),
+        2,
+        ("in use",),
+        held_lock,
+        needs="none",
+        check=no_folder("mine"),
+    ),
+    Case(
+        "train-plus-model-key",
+        TRAIN("+model.foo=1", "hydra.run.dir=new"),
+        2,
+        ("model.foo",),
+        needs="none",
+        subprocess=True,
+        check=no_folder("new"),
+    ),
+    Case(
+        "config-dir-model-not-importable",
+        lambda c: [*TRAIN("--config-dir", "conf", "model=mine", "hydra.run.dir=new")(c)],
+        2,
+        ("model._target_", "nowhere_to_be_found"),
+        user_config_dir("noimport"),
+        needs="none",
+        subprocess=True,
+        check=no_folder("new"),
+    ),
+    Case(
+        "config-dir-model-wrong-constructor",
+        lambda c: [*TRAIN("--config-dir", "conf", "model=mine", "hydra.run.dir=new")(c)],
+        2,
+        ("model._target_", "NoArgs"),
+        user_config_dir("wrong"),
+        needs="none",
+        subprocess=True,
+        check=no_folder("new"),
+    ),
+    Case(
+        "train-keeps-users-tmp-files",
+        IN_MINE(),
+        0,
+        (),
+        user_folder_with("notes.tmp", "checkpoints/.x.tmp"),
+        needs="none",
+        subprocess=True,
+        changes=("mine/*", "mine/.hydra/*", "mine/checkpoints/*"),
+        check=user_tmp_files_kept,
+    ),
+    # ---- a full disk
+    Case(
+        "disk-full-at-start",
+        lambda c: [*TRAIN(f"hydra.run.dir={c.tmp / 'full' / 'run'}")(c)],
+        1,
+        ("full", "free"),
+        full_disk,
+        needs="none",
+        marks=(ROOT_ONLY,),
+        check=no_folder("full/run"),
+    ),
+    Case(
+        "disk-full-during-run",
+        IN_MINE("epochs=3", "early_stopping.enabled=false"),
+        1,
+        ("No space left", "last.pt"),
+        enospc_during_run,
+        needs="none",
+        subprocess=True,
+        changes=(
+            "mine",
+            "mine/*",
+            "mine/.hydra",
+            "mine/.hydra/*",
+            "mine/checkpoints",
+            "mine/checkpoints/*",
+            "hook/*",
+        ),
+        check=failed_with_intact_checkpoint("mine"),
+    ),
+    Case(
+        "disk-full-during-run-tmpfs",
+        lambda c: [
+            *TRAIN(
+                "epochs=5",
+                "early_stopping.enabled=false",
+                "model=mlp",
+                "model.width=200",
+                f"hydra.run.dir={c.tmp / 'full' / 'run'}",
+            )(c)
+        ],
+        1,
+        ("No space left", "free"),
+        nearly_full_disk,
+        needs="none",
+        subprocess=True,
+        marks=(ROOT_ONLY,),
+        changes=(
+            "full/run",
+            "full/run/*",
+            "full/run/.hydra",
+            "full/run/.hydra/*",
+            "full/run/checkpoints",
+            "full/run/checkpoints/*",
+        ),
+        check=failed_with_intact_checkpoint("full/run"),
+    ),
+]
+
+USER_CASES = [
+    Case(
+        "user-target-without-its-config-dir",
+        lambda c: ["eval", "run"],
+        2,
+        ("model._target_", "mymodels.Tiny", "--config-dir"),
+        needs="user",
+    ),
+    Case(
+        "user-target-with-its-config-dir",
+        lambda c: ["eval", "run", "--config-dir", "conf"],
+        0,
+        (),
+        needs="user",
+        changes=EVAL_WRITES,
+    ),
+    Case(
+        "user-target-with-trust-config",
+        lambda c: ["eval", "run", "--trust-config"],
+        0,
+        (),
+        needs="user",
+        changes=EVAL_WRITES,
+    ),
+    Case(
+        "user-target-resume-without-config-dir",
+        lambda c: ["train", "--resume", "run"],
+        2,
+        ("model._target_", "mymodels.Tiny"),
+        needs="user",
+    ),
+]
+
+
+def test_the_table_is_big_enough():
+    assert len(CASES) + len(USER_CASES) >= 60
+
+
+@pytest.mark.parametrize(
+    "case", [pytest.param(c, id=c.id, marks=c.marks) for c in CASES + USER_CASES]
+)
+def test_hostile(case: Case, tmp_path, request, capfd, monkeypatch):
+    tmp = tmp_path
+    if case.needs == "user":
+        shutil.copytree(request.getfixturevalue("user_run"), tmp, dirs_exist_ok=True)
+        run = tmp / "run"
+    else:
+        run = tmp / "run"
+        if case.needs == "finished":
+            shutil.copytree(request.getfixturevalue("finished"), run, symlinks=True)
+    ctx = Ctx(tmp, run, tmp / "SENTINEL", tmp / "NEW", tmp / "outside.txt")
+    ctx.sentinel.write_text("keep me\n")
+    ctx.outside.write_text("the user's own file\n")
+    if case.needs == "user":
+        ctx.env.update(_here(tmp))
+    try:
+        if case.setup:
+            case.setup(ctx)
+        before = snapshot(tmp)
+        args = case.args(ctx)
+        if case.subprocess:
+            proc = run_dlx(args, tmp, env=ctx.env, timeout=240)
+            code, out = proc.returncode, proc.stdout + proc.stderr
+        else:
+            if case.needs == "user":
+                monkeypatch.syspath_prepend(str(tmp))
+            code, out = run_inprocess(args, tmp, ctx.env, capfd, monkeypatch)
+        after = snapshot(tmp)
+        if case.check:
+            case.check(ctx)
+    finally:
+        for undo in reversed(ctx.cleanup):
+            undo()
+    said = f"dlx {' '.join(args)} -> exit {code}\n{out[-3000:]}"
+    assert code == case.code, said
+    assert "Traceback" not in out, said
+    for s in case.says:
+        assert s.format(**vars(ctx)) in out, f"expected {s!r} in the message\n{said}"
+    allowed = lambda rel: any(fnmatch.fnmatch(rel, g) for g in case.changes)  # noqa: E731
+    changed = sorted(k for k in before if before[k] != after.get(k) and not allowed(k))
+    added = sorted(k for k in after if k not in before and not allowed(k))
+    assert not changed, f"changed or deleted: {changed}\n{said}"
+    assert not added, f"written: {added}\n{said}"
+    assert not ctx.new.exists() or allowed("NEW")
+
+
+def test_a_second_ctrl_c_during_shutdown_still_says_interrupted(tmp_path):
+    """Ctrl-C, then Ctrl-C again at once: the run is still recorded as interrupted."""
+    import signal
+    import time
+
+    run = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dlx",
+            "train",
+            "epochs=200",
+            "early_stopping.enabled=false",
+            *FAST,
+            f"hydra.run.dir={run}",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (run / "checkpoints" / "best.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.002)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out[-3000:]
+    assert "Traceback" not in out, out[-3000:]
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["status"] == "interrupted", m
+
+
+def test_no_weights_only_false_anywhere():
+    """No code path of dlx may unpickle code: no file turns torch.load's weights_only off."""
+    root = Path(__file__).resolve().parent.parent
+    bad = "weights_only" + "=False"
+    hits = [
+        str(p)
+        for folder in ("src", "tests")
+        for p in (root / folder).rglob("*.py")
+        if bad in p.read_text().replace(" ", "")
+    ]
+    assert not hits, hits
