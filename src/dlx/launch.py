@@ -70,7 +70,7 @@ def _held(folder: str | None):
         return contextlib.nullcontext()
     from dlx.training.checkpoint import run_lock
 
-    return run_lock(Path(folder))
+    return run_lock(Path(folder), share=True)
 
 
 def train_once(overrides: list[str], config_dir: str | None = None) -> dict[str, Any]:

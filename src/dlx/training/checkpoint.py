@@ -126,9 +126,12 @@ _HELD: dict[str, int] = {}  # run folders this process holds the lock of (re-ent
 
 
 @contextmanager
-def run_lock(run_dir: Path) -> Iterator[None]:
+def run_lock(run_dir: Path, share: bool = False) -> Iterator[None]:
     """One writer per run folder: a run and a `--resume` of it (or two resumes) never write
-    the same checkpoints at once. The OS drops the lock when the process dies, even by kill -9."""
+    the same checkpoints at once. The OS drops the lock when the process dies, even by kill -9.
+
+    `share=True` (dlx train with hydra.run.dir=DIR, before Hydra writes there): the run that
+    this process then starts in DIR joins the lock instead of being refused by it."""
     try:
         import fcntl
     except ImportError:  # Windows: no advisory locks; a run folder is still per run
@@ -136,7 +139,7 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         return
     lock_dir = Path(run_dir) / "checkpoints"
     held = os.path.realpath(lock_dir)
-    if held in _HELD:  # taken before Hydra started (dlx train): this process holds it already
+    if _HELD.get(held, 0) > 0:  # taken with share=True before Hydra started (dlx train)
         _HELD[held] += 1
         try:
             yield
@@ -165,11 +168,13 @@ def run_lock(run_dir: Path) -> Iterator[None]:
             ) from None
         remove_stale_temp_files(lock_dir)
         remove_stale_temp_files(Path(run_dir))
-        _HELD[held] = 1
+        if share:
+            _HELD[held] = 1
         try:
             yield
         finally:
-            _HELD.pop(held, None)
+            if share:
+                _HELD.pop(held, None)
     finally:
         f.close()
 
