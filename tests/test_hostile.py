@@ -456,6 +456,60 @@ ATTACKS: list[tuple[str, str, Callable[[Ctx], Any], str]] = [
     ("torch.load-as-opt", "opt._target_", lambda c: "torch.load", "opt._target_"),
 ]
 
+# ---- image folders (data/imagefolder.py, i17) and `dlx runs` on damaged folders (runs.py)
+
+
+def pets(kind: str) -> Callable[[Ctx], None]:
+    """tmp/pets: two classes of small PNGs, plus one bad file of `kind` (or one class only)."""
+
+    def setup(ctx: Ctx) -> None:
+        from test_imagefolder import _png_header_only, write_folder
+
+        classes = ("cats",) if kind == "one-class" else ("cats", "dogs")
+        root = write_folder(ctx.tmp / "pets", per_class=6, classes=classes)
+        good = (root / "cats" / "0.png").read_bytes()
+        bad = root / "cats" / "bad.png"
+        if kind == "truncated":
+            bad.write_bytes(good[: len(good) // 2])
+        elif kind == "empty":
+            bad.write_bytes(b"")
+        elif kind == "fake-jpg":
+            (root / "cats" / "bad.jpg").write_text("this is a text file, not a JPEG\n")
+        elif kind == "bomb":
+            _png_header_only(bad, 20000, 20000)  # 400 M pixels: over twice PIL's limit
+
+    return setup
+
+
+PETS = lambda *extra: (
+    lambda ctx: [  # noqa: E731
+        "train",
+        "data=imagefolder",
+        f"data.root={ctx.tmp / 'pets'}",
+        "data.image_size=16",
+        "epochs=1",
+        *FAST,
+        f"hydra.run.dir={ctx.tmp / 'new'}",
+        *extra,
+    ]
+)
+CACHE = ("pets/.dlx-cache-*",)
+
+
+def runs_with(metrics: str) -> Callable[[Ctx], None]:
+    """tmp/outputs: the finished run, and a copy of it whose metrics.json is `metrics`."""
+
+    def setup(ctx: Ctx) -> None:
+        shutil.copytree(ctx.run, ctx.tmp / "outputs" / "good")
+        shutil.copytree(ctx.run, ctx.tmp / "outputs" / "broken")
+        (ctx.tmp / "outputs" / "broken" / "metrics.json").write_text(metrics)
+
+    return setup
+
+
+RUNS = lambda ctx: ["runs", str(ctx.tmp / "outputs")]  # noqa: E731
+
+
 CASES: list[Case] = []
 for aid, where, node, key in ATTACKS:
     for cmd, args in (("eval", EVAL()), ("resume", RESUME())):
@@ -828,6 +882,50 @@ CASES += [
             "full/run/checkpoints/*",
         ),
         check=failed_with_intact_checkpoint("full/run"),
+    ),
+]
+
+CASES += [
+    Case(
+        f"imagefolder-{kind}-refused",
+        PETS("data.bad_files=refuse"),
+        2,
+        ("{tmp}/pets/cats/bad", "data.bad_files"),
+        pets(kind),
+        needs="none",
+        subprocess=True,
+        changes=CACHE,
+        check=no_folder("new"),
+    )
+    for kind in ("truncated", "empty", "fake-jpg", "bomb")
+] + [
+    Case(
+        "imagefolder-one-class",
+        PETS(),
+        2,
+        ("one class folder (cats)", "data.root"),
+        pets("one-class"),
+        needs="none",
+        subprocess=True,
+        changes=CACHE,
+        check=no_folder("new"),
+    ),
+    Case("runs-metrics-a-list", RUNS, 0, ("broken", "good", "damaged"), runs_with("[1, 2]")),
+    Case("runs-metrics-null", RUNS, 0, ("broken", "good", "damaged"), runs_with("null")),
+    Case("runs-metrics-a-string", RUNS, 0, ("broken", "good", "damaged"), runs_with('"done"')),
+    Case(
+        "runs-metrics-truncated",
+        RUNS,
+        0,
+        ("broken", "good", "damaged"),
+        runs_with('{"status": "comp'),
+    ),
+    Case(
+        "runs-status-with-markup",
+        RUNS,
+        0,
+        ("broken", "good", "[/bold]"),
+        runs_with('{"status": "[/bold][red]done", "epochs_run": 1}'),
     ),
 ]
 
