@@ -91,10 +91,12 @@ def range_test(
     base_lr: float | None = None,
     l1: float = 0.0,
     precision: str = "fp32",
+    channels_last: bool = False,
 ) -> dict[str, Any]:
-    """Exponential lr ramp; returns lrs and (smoothed) losses. Model and optimizer are restored."""
-    from dlx.training.device import autocast, grad_scaler
-    from dlx.training.optim import l1_penalty
+    """Exponential lr ramp; returns lrs and (smoothed) losses. Model and optimizer are restored.
+    Each step is training's own `train_step`: what the test measures is what `fit` would do."""
+    from dlx.training.device import grad_scaler
+    from dlx.training.step import Step, train_step
 
     saved_model = copy.deepcopy(model.state_dict())
     saved_opt = copy.deepcopy(optimizer.state_dict())
@@ -102,7 +104,17 @@ def range_test(
     # Groups keep their ratio to the base lr (a backbone at lr * backbone_lr_mult stays that way).
     base = base_lr or optimizer.param_groups[-1]["lr"]
     ratios = [g["lr"] / base for g in optimizer.param_groups]
-    scaler = grad_scaler(device, precision)
+    step = Step(
+        model,
+        model,
+        loss_fn,
+        optimizer,
+        device,
+        grad_scaler(device, precision),
+        precision,
+        channels_last,
+        l1,
+    )
     gamma = (end_lr / start_lr) ** (1 / (steps - 1))
     lrs, losses, raw = [], [], []
     avg, best, reason = 0.0, math.inf, "reached lr_find.end_lr"
@@ -118,19 +130,8 @@ def range_test(
             except StopIteration:  # a small dataset: go round again
                 batches = iter(loader)
                 xb, yb = next(batches)
-            xb, yb = xb.to(device), yb.to(device)
-            with autocast(device, precision):
-                data_loss = loss_fn(model(xb), yb)
-            loss = data_loss + l1 * l1_penalty(model) if l1 else data_loss
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                optimizer.step()
-            value = data_loss.item()
+            _, data_loss = train_step(step, xb.to(device), yb.to(device))
+            value = data_loss.item()  # a sync per step: the stop rule needs every loss
             if not math.isfinite(value):
                 reason = f"the loss became {value} at lr {lr:.3g}"
                 break
@@ -251,6 +252,7 @@ def run_lr_find(overrides: list[str]) -> dict[str, Any]:
         base_lr=float(cfg.opt.lr),
         l1=float(cfg.reg.l1),
         precision=cfg.precision,
+        channels_last=bool(cfg.channels_last),
     )
     tips = suggest(curve["lrs"], curve["losses"])
 

@@ -15,11 +15,14 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from dlx.errors import UserError
+
+if TYPE_CHECKING:
+    from dlx.training.run import Run
 
 FORMAT = "dlx-checkpoint/1"
 
@@ -284,3 +287,59 @@ def set_rng_state(state: dict[str, Any]) -> None:
     if "cuda" in state and torch.cuda.is_available():
         n = torch.cuda.device_count()  # a run resumed on a machine with fewer GPUs
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"][:n]])
+
+
+def snapshot(run: Run) -> dict[str, Any]:
+    """Everything `restore` needs to continue `run` exactly as if it had never stopped."""
+    rng = rng_state()
+    rng["loader"] = run.shuffle_gen.get_state()
+    state = run.state
+    return {
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
+        "scaler": run.scaler.state_dict() if run.scaler is not None else None,
+        "early_stopping": run.stopper.state_dict(),
+        "run": {
+            "epoch": state.epoch,
+            "global_step": state.global_step,
+            "initial_loss": state.initial_loss,
+            "history": state.history,
+        },
+        "rng": rng,
+        "model_target": str(run.cfg.model._target_),
+    }
+
+
+def save_run(run: Run, name: str) -> None:
+    """checkpoints/NAME (last.pt, best.pt) of `run`; rank 0 alone writes."""
+    if run.dist.is_main:
+        save(run.ckpt_dir / name, snapshot(run))
+
+
+def restore(run: Run, path: Path) -> None:
+    """Put `run` back where `snapshot` left it: weights, optimizer, scheduler, scaler, early
+    stopping, counters, every RNG and the training order, and best.pt's weights."""
+    from dlx.training.optim import unfreeze
+
+    # On the CPU: RNG states must be CPU tensors; weights and optimizer state are copied
+    # onto the model's device by load_state_dict.
+    saved = load(path, map_location="cpu")
+    check_resumable(saved, str(run.cfg.model._target_), path)
+    load_model_state(run.model, saved["model"], path)
+    at = run.cfg.model.get("unfreeze_at_epoch")
+    if at and saved["run"]["epoch"] > at:  # the saved optimizer holds the unfrozen group
+        mult = float(run.cfg.opt.get("backbone_lr_mult", 1.0))
+        unfreeze(run.model, run.optimizer, run.scheduler, mult)
+    load_optimizer_state(run.optimizer, saved["optimizer"], path)
+    if run.scheduler is not None and saved.get("scheduler"):
+        run.scheduler.load_state_dict(saved["scheduler"])
+    if run.scaler is not None and saved.get("scaler"):
+        run.scaler.load_state_dict(saved["scaler"])
+    run.stopper.load_state_dict(saved["early_stopping"])
+    run.state = type(run.state)(**saved["run"])
+    run.shuffle_gen.set_state(saved["rng"]["loader"])
+    set_rng_state(saved["rng"])
+    best = path.parent / "best.pt"
+    if best.is_file():
+        run.best_weights = load(best, map_location="cpu")["model"]

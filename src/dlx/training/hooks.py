@@ -5,7 +5,9 @@ calls every hook once per epoch, after validation, the scheduler step and the ch
 (so `last.pt` already holds the epoch a hook looks at). A hook returns None to let training
 go on, or a status string to stop the run with that status (e.g. "stopped_early",
 "pruned"): the loop stops after that epoch, tests the model as for early stopping, and
-writes the status to metrics.json.
+writes the status to metrics.json. Every hook is called each epoch, in order; the first
+status returned wins. A hook may also have `on_epoch_start(epoch: int) -> None`, called
+before the epoch trains (unfreezing a backbone uses it).
 
 Code outside the loop registers a factory with `register(factory)`: the factory gets the
 run's config and returns a hook for that run, or None when it does not apply (the sweep's
@@ -39,6 +41,20 @@ class EpochEnd:
 
 class EpochHook(Protocol):
     def on_epoch_end(self, end: EpochEnd) -> str | None: ...
+
+
+def epoch_start(hooks: list[EpochHook], epoch: int) -> None:
+    """Call each hook's optional `on_epoch_start`."""
+    for h in hooks:
+        start = getattr(h, "on_epoch_start", None)
+        if start is not None:
+            start(epoch)
+
+
+def epoch_end(hooks: list[EpochHook], end: EpochEnd) -> str | None:
+    """Call every hook's `on_epoch_end`; the first status returned (None: train on)."""
+    statuses = [h.on_epoch_end(end) for h in hooks]
+    return next((s for s in statuses if s), None)
 
 
 HookFactory = Callable[[DictConfig], "EpochHook | None"]

@@ -1,0 +1,133 @@
+"""The end of a run: test the kept model, draw what it learned, and write metrics.json (and
+the HParams dashboard's row) from the history the epochs left."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from dlx.models import count_parameters
+from dlx.runs import flat_config
+from dlx.tracking.diagnostics import diagnose, diagnosis_markdown
+from dlx.tracking.tensorboard import run_hparams
+from dlx.tracking.visuals import log_conv_layer
+from dlx.training import checkpoint
+from dlx.training.run import Run, evaluate, predict
+
+TESTED = ("completed", "stopped_early", "pruned")  # a run that ended well gets its test
+
+
+def finish(
+    run: Run, status: str, error: str | None, t_start: float, choices: dict[str, str] | None
+) -> dict[str, Any]:
+    """Test (best.pt's weights when early_stopping.restore_best), figures, metrics.json."""
+    cfg, state, stopper, tracker, data = run.cfg, run.state, run.stopper, run.tracker, run.data
+    test_stats = None
+    if status in TESTED:
+        test_ckpt = "last"
+        if stopper.restore_best and run.best_weights is not None:
+            run.model.load_state_dict(run.best_weights)
+            test_ckpt = "best"
+        test_stats = evaluate(
+            run.model, run.test_loader, run.loss_fn, run.task, run.device, cfg.precision
+        )
+        test_stats["checkpoint"] = test_ckpt
+        log_conv_layer(tracker, run.model, run.example, state.epoch)  # what the filters learned
+        if data.true_fn is not None and run.dist.is_main:
+            _fit_figure(run)
+    elif status == "interrupted":
+        run.console.print(
+            "[yellow]interrupted:[/] the last completed epoch is saved in "
+            f"{run.ckpt_dir / 'last.pt'}; continue with `dlx train --resume {run.run_dir}`"
+        )
+
+    best_hist = next((h for h in state.history if h["epoch"] == stopper.best_epoch), None)
+    trainable, frozen = count_parameters(run.model)
+    metrics: dict[str, Any] = {
+        "status": status,
+        "epochs_run": state.epoch,
+        "best_epoch": stopper.best_epoch,
+        "monitor": stopper.monitor,
+        "best_value": stopper.best if stopper.best_epoch else None,
+        "early_stopping": {"fired": stopper.fired, "epoch": stopper.fired_epoch},
+        "val": dict(best_hist["val"]) if best_hist else None,
+        "test": test_stats,
+        "wall_time_s": round(time.perf_counter() - t_start, 3),
+        "task": run.task,
+        "data": data.name,
+        "device": str(run.device),
+        "parameters": {"trainable": trainable, "frozen": frozen},
+        "choices": dict(choices or {}),
+        "config": flat_config(cfg),  # what `dlx runs --filter/--sort` and `dlx compare` read
+        "error": error,
+        "diagnosis": diagnose(
+            state.history, run.task, status, initial_loss=state.initial_loss, error=error, cfg=cfg
+        ),
+        "history": state.history,
+    }
+    if run.dist.is_main:
+        tracker.text("diagnosis", diagnosis_markdown(metrics["diagnosis"]), state.epoch)
+        hp, leading = run_hparams(cfg, choices or {}, flat_hparams(cfg))
+        final = {"hparam/best_val_loss": best_hist["val"]["loss"] if best_hist else float("nan")}
+        if test_stats:
+            final["hparam/test_loss"] = test_stats["loss"]
+            if "acc" in test_stats:
+                final["hparam/test_acc"] = test_stats["acc"]
+        tracker.hparams(hp, final, leading)
+        write_metrics(run.run_dir, metrics)
+    tracker.close()
+    run.console.summary(metrics, str(run.run_dir))
+    return metrics
+
+
+def _fit_figure(run: Run) -> None:
+    """data=function: the learned curve over the true one and the training points."""
+    from dlx.tracking.figures import fit_figure
+
+    x = torch.linspace(-1, 1, 512).unsqueeze(1)
+    xt, yt = run.data.train.tensors
+    fig = fit_figure(
+        x.squeeze(1),
+        run.data.true_fn(x).squeeze(1),
+        predict(run.model, x, run.device).squeeze(1),
+        xt.squeeze(1),
+        yt.squeeze(1),
+    )
+    run.tracker.figure("fit", fig, run.state.epoch)
+
+
+def flat_hparams(cfg: DictConfig) -> dict[str, Any]:
+    """The knobs a sweep turns, flattened for the HParams dashboard."""
+    keys = [
+        "opt.lr",
+        "batch_size",
+        "epochs",
+        "seed",
+        "reg.l1",
+        "reg.weight_decay",
+        "reg.dropout",
+        "reg.batchnorm",
+        "model.activation",
+        "model.init",
+        "model.width",
+        "model.depth",
+    ]
+    out: dict[str, Any] = {
+        "opt": str(cfg.opt._target_).rsplit(".", 1)[-1],
+        "model": str(cfg.model._target_).rsplit(".", 1)[-1],
+    }
+    for key in keys:
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> None:
+    payload = json.dumps(metrics, indent=2, default=str).encode()
+    checkpoint.atomic_write(run_dir / "metrics.json", lambda f: f.write(payload))
