@@ -10,6 +10,13 @@ import sys
 
 import typer
 
+from dlx.clihelp import (
+    GroupsHelp,
+    complete_overrides,
+    refuse_flags,
+    show_config,
+    show_version,
+)
 from dlx.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UserError
 
 app = typer.Typer(
@@ -18,13 +25,14 @@ app = typer.Typer(
     "Examples:  dlx train model=cnn opt=adam  |  dlx sweep opt=adam,sgd opt.lr=0.1,0.01  |  "
     "dlx board",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, ...)
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
 
 PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
-OVERRIDES_HELP = "Hydra overrides, e.g. model=cnn opt=adam opt.lr=3e-4 reg=[l2,dropout]"
+# help texts are rich markup: a bracket that is text is written \[
+OVERRIDES_HELP = "Hydra overrides, e.g. model=cnn opt=adam opt.lr=3e-4 'reg=\\[l2,dropout]'"
 
 TRUST_FLAG = "--trust-config"
 TRUST_HELP = (
@@ -48,6 +56,73 @@ def _fail(exc: UserError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=show_version,
+        help="Show dlx's version (and Hydra's, torch's) and exit.",
+    ),
+) -> None:
+    pass
+
+
+def _overrides_arg(help: str = OVERRIDES_HELP):
+    return typer.Argument(None, help=help, show_default=False, autocompletion=complete_overrides)
+
+
+def _cfg_opt():
+    return typer.Option(
+        None,
+        "--cfg",
+        "-c",
+        metavar="job|hydra|all",
+        show_default=False,
+        help="Print the composed config (job: dlx's keys; hydra: Hydra's; all) and exit: "
+        "no run, no folder.",
+    )
+
+
+def _resolve_opt():
+    return typer.Option(False, "--resolve", help="With --cfg: resolve ${...} interpolations.")
+
+
+def _package_opt():
+    return typer.Option(
+        None, "--package", "-p", metavar="KEY", help="With --cfg: only this part, e.g. -p opt."
+    )
+
+
+def _info_opt():
+    import warnings
+
+    with warnings.catch_warnings():  # Typer marks flag_value deprecated; click still has it
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return _info_option()
+
+
+def _info_option():
+    return typer.Option(
+        None,
+        "--info",
+        "-i",
+        is_flag=False,
+        flag_value="all",
+        metavar="[WHAT]",
+        show_default=False,
+        help="Hydra's information about this app and exit; WHAT: all (default), config, "
+        "defaults, defaults-tree, plugins, searchpath.",
+    )
+
+
+def _config_dir_opt():
+    return typer.Option(
+        None, "--config-dir", metavar="DIR", help="Add your own config groups (Hydra search path)."
+    )
+
+
 def _run_sweep(overrides: list[str], config_dir: str | None) -> int:
     from dlx import sweep
     from dlx.launch import sweep_once
@@ -56,9 +131,10 @@ def _run_sweep(overrides: list[str], config_dir: str | None) -> int:
     return sweep.exit_code()
 
 
-@app.command(context_settings=PASS_THROUGH)
+@app.command(context_settings=PASS_THROUGH, cls=GroupsHelp)
 def train(
-    overrides: list[str] | None = typer.Argument(None, help=OVERRIDES_HELP, show_default=False),
+    ctx: typer.Context,
+    overrides: list[str] | None = _overrides_arg(),
     multirun: bool = typer.Option(
         False, "--multirun", "-m", help="Run a sweep (same as `dlx sweep`)."
     ),
@@ -76,10 +152,19 @@ def train(
         "--config-dir, whose targets may then be built again.",
     ),
     trust_config: bool = typer.Option(False, TRUST_FLAG, help="With --resume: " + TRUST_HELP),
+    cfg: str | None = _cfg_opt(),
+    resolve: bool = _resolve_opt(),
+    package: str | None = _package_opt(),
+    info: str | None = _info_opt(),
 ) -> None:
     """Train one run (outputs/DATE/TIME/): progress, checkpoints, metrics.json, TensorBoard."""
     overrides = list(overrides or [])
     try:
+        refuse_flags(ctx, overrides)
+        if cfg or resolve or package or info:
+            raise typer.Exit(
+                show_config(overrides, multirun, config_dir, cfg, resolve, package, info)
+            )
         if resume is not None:  # `--resume ""` is an error, not a new run
             from dlx.launch import resume as resume_run
 
@@ -97,19 +182,24 @@ def train(
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
-@app.command(context_settings=PASS_THROUGH)
+@app.command(context_settings=PASS_THROUGH, cls=GroupsHelp)
 def sweep(
-    overrides: list[str] | None = typer.Argument(
-        None, help=OVERRIDES_HELP + "; a,b,c sweeps a key.", show_default=False
-    ),
-    config_dir: str | None = typer.Option(
-        None, "--config-dir", metavar="DIR", help="Add your own config groups (Hydra search path)."
-    ),
+    ctx: typer.Context,
+    overrides: list[str] | None = _overrides_arg(OVERRIDES_HELP + "; a,b,c sweeps a key."),
+    config_dir: str | None = _config_dir_opt(),
+    cfg: str | None = _cfg_opt(),
+    resolve: bool = _resolve_opt(),
+    package: str | None = _package_opt(),
+    info: str | None = _info_opt(),
 ) -> None:
     """A Hydra multirun: grid by default, hparams_search=optuna for TPE, hydra/launcher=joblib
     for parallel trials. Ends with a ranked table and summary.csv."""
+    overrides = list(overrides or [])
     try:
-        raise typer.Exit(_run_sweep(list(overrides or []), config_dir))
+        refuse_flags(ctx, overrides)
+        if cfg or resolve or package or info:
+            raise typer.Exit(show_config(overrides, True, config_dir, cfg, resolve, package, info))
+        raise typer.Exit(_run_sweep(overrides, config_dir))
     except UserError as exc:
         _fail(exc)
     except KeyboardInterrupt:
@@ -169,12 +259,14 @@ def board(
         raise typer.Exit(EXIT_OK) from None
 
 
-@app.command("lr-find", context_settings=PASS_THROUGH)
+@app.command("lr-find", context_settings=PASS_THROUGH, cls=GroupsHelp)
 def lr_find(
-    overrides: list[str] | None = typer.Argument(None, help=OVERRIDES_HELP, show_default=False),
+    ctx: typer.Context,
+    overrides: list[str] | None = _overrides_arg(),
 ) -> None:
     """Learning-rate range test: loss vs lr, and a suggested opt.lr."""
     try:
+        refuse_flags(ctx, list(overrides or []))
         from dlx.lrfind import run_lr_find
 
         run_lr_find(list(overrides or []))
@@ -253,15 +345,15 @@ def compare(
         _fail(exc)
 
 
-@app.command(context_settings=PASS_THROUGH)
+@app.command(context_settings=PASS_THROUGH, cls=GroupsHelp)
 def config(
-    overrides: list[str] | None = typer.Argument(None, help=OVERRIDES_HELP, show_default=False),
-    config_dir: str | None = typer.Option(
-        None, "--config-dir", metavar="DIR", help="Add your own config groups (Hydra search path)."
-    ),
+    ctx: typer.Context,
+    overrides: list[str] | None = _overrides_arg(),
+    config_dir: str | None = _config_dir_opt(),
 ) -> None:
     """Print the composed config without running."""
     try:
+        refuse_flags(ctx, list(overrides or []))
         from omegaconf import OmegaConf
 
         from dlx.config import compose, validate
@@ -276,7 +368,7 @@ def config(
 def main() -> None:
     """`dlx` for a Python caller: runs the command and raises SystemExit with its exit code."""
     try:
-        app()
+        app(prog_name="dlx")  # not "python -m dlx": the usage line, and _DLX_COMPLETE
     except Exception as exc:  # noqa: BLE001 (the one error boundary: no traceback reaches a user)
         raise SystemExit(_boundary(exc)) from None
 
@@ -304,7 +396,9 @@ def _no_colour_in_logs() -> None:
     own console decided at its import, before this (it reads its own stream)."""
     import os
 
-    import dlx.tracking.console  # noqa: F401  (rich's consoles read NO_COLOR once, now)
+    from dlx.tracking.console import quiet_when_reader_goes_away  # rich reads NO_COLOR now
+
+    quiet_when_reader_goes_away()
 
     if "NO_COLOR" not in os.environ and not sys.stderr.isatty():
         os.environ["NO_COLOR"] = "1"

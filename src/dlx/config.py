@@ -75,7 +75,32 @@ def compose(
         raise hydra_error(exc, overrides, config_dir) from None
     finally:
         GlobalHydra.instance().clear()
+    _refuse_unread_additions(overrides, cfg, config_dir)
     return cfg
+
+
+# Blocks of plain dlx settings: a key added there (`+early_stopping.foo=1`) is read by nothing.
+_PLAIN_BLOCKS = ("reg", "early_stopping", "trainer", "log")
+
+
+def _refuse_unread_additions(overrides: list[str], cfg: DictConfig, config_dir: str | None) -> None:
+    """`+foo=1` / `+epoch=5` add a key that nothing reads: refused like `epoch=5` (the run
+    would silently ignore it). `+KEY` stays for the blocks whose keys become arguments
+    (`+opt.foo`, `+model.foo`, checked against what the target takes) and for Hydra's own."""
+    for o in overrides:
+        if not o.startswith("+"):
+            continue
+        key = o.lstrip("+").split("=", 1)[0].strip()
+        head = key.split(".", 1)[0]
+        if head == "hydra" or head in groups() or "/" in key:
+            continue
+        if "." in key and head not in _PLAIN_BLOCKS:
+            continue
+        err = _unknown_key(key, [x for x in overrides if x != o], config_dir)
+        if err is not None:
+            raise UserError(
+                f"{err} `+{key}` adds a key, but nothing in dlx reads it.", key=key
+            ) from None
 
 
 def _unparsable(overrides: Iterable[str]) -> str | None:
@@ -130,6 +155,18 @@ def hydra_error(
     # Hydra lists the valid options in "Available options:"; keep its text, drop the noise.
     msg = msg.split("\nConfig search path:")[0].rstrip()
     msg = msg.replace("\n    full_key: ", "\n  key: ").replace("\n    object_type=", "\n  in: ")
+    twice = re.search(r"Multiple values for ([\w/]+)\.", msg)
+    if twice:  # `+experiment=x`: the group is in the defaults list already
+        group = twice.group(1)
+        opt = next(
+            (o.split("=", 1)[1] for o in overrides if o.lstrip("+").startswith(group + "=")), "NAME"
+        )
+        return UserError(
+            f"`+{group}=...`: `{group}` is a config group dlx already has (it is in the defaults "
+            f"list), so `+` would add it a second time. Choose it without the plus: "
+            f"`dlx train {group}={opt}`.",
+            key=group,
+        )
     unknown = re.search(r"Could not override '([^']+)'", msg)
     if unknown and "not in struct" in msg:
         return _unknown_key(unknown.group(1), list(overrides), config_dir) or UserError(msg)

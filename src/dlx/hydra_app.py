@@ -73,6 +73,11 @@ def task(cfg: DictConfig) -> float:
 
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
+    from dlx.tracking.console import show_debug_lines
+
+    show_debug_lines()  # hydra.verbose=true: these lines on the terminal too
+    log.debug("run folder %s; choices %s", run_dir, _choices(hc))
+    log.debug("composed config:\n%s", OmegaConf.to_yaml(cfg))
     multirun = hc.mode == RunMode.MULTIRUN
     threads = _trial_threads(hc)
     if threads and not cfg.get("num_threads"):

@@ -54,6 +54,23 @@ class _Stdout:
         request_stop()
 
 
+def quiet_when_reader_goes_away() -> None:
+    """Loggers that write to stdout (Hydra's own, `--info`) meet the closed pipe too: their
+    handler's error is the same quiet end, not a `--- Logging error ---` traceback each."""
+    original = logging.Handler.handleError
+    if getattr(original, "_dlx", False):
+        return
+
+    def handle_error(self: logging.Handler, record: logging.LogRecord) -> None:
+        if isinstance(sys.exc_info()[1], BrokenPipeError):
+            _Stdout()._gone()
+            return
+        original(self, record)
+
+    handle_error._dlx = True  # type: ignore[attr-defined]
+    logging.Handler.handleError = handle_error  # type: ignore[method-assign]
+
+
 # Piped into a file or CI log, a pipe has no width: tables take the width of their content
 # (rich would assume 80 columns and fold them); long texts keep their own column widths.
 _WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 1000
@@ -74,9 +91,32 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+class _DebugToStderr(logging.Handler):
+    """`hydra.verbose=true` (or `hydra.verbose=dlx`): dlx's debug lines on the terminal too,
+    not only in train.log (its INFO lines are already there, drawn by rich)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno <= logging.DEBUG:
+            try:
+                sys.stderr.write(self.format(record) + "\n")  # sys.stderr now: rich's, live
+            except Exception:
+                self.handleError(record)
+
+
+def show_debug_lines() -> None:
+    if log.isEnabledFor(logging.DEBUG) and not any(
+        isinstance(h, _DebugToStderr) for h in log.handlers
+    ):
+        handler = _DebugToStderr(logging.DEBUG)
+        handler.setFormatter(logging.Formatter("[%(name)s][DEBUG] %(message)s"))
+        log.addHandler(handler)
+
+
 class RunConsole:
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
+        if enabled:
+            show_debug_lines()
         self.progress: Progress | None = None
         self._task = None
         self._epochs = 0
