@@ -3,7 +3,8 @@
     python tests/benchmarks/run.py            # everything (< 10 min on an idle 2-core machine)
     python tests/benchmarks/run.py --quick    # smaller data, one repeat: to try it (~2 min)
     python tests/benchmarks/run.py --only 1,3 # some of them: 1 overhead, 2 start-up + 5 memory,
-                                              # 3 sweep, 4 time to accuracy, fastpath
+                                              # 3 sweep, 4 time to accuracy, fastpath,
+                                              # imagefolder (the decode cache)
 
 Every figure is a median over repeated runs (the range next to it), and every comparison is
 measured side by side, interleaved, in the same process or the same invocation: the
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import Row, load_avg, machine_rows  # noqa: E402
 
-SECTIONS = ("1", "2", "3", "4", "fastpath")
+SECTIONS = ("1", "2", "3", "4", "fastpath", "imagefolder")
 
 
 def log(msg: str) -> None:
@@ -87,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--quick", action="store_true", help="smaller data, one repeat: to try it")
-    ap.add_argument("--only", default=",".join(SECTIONS), help="comma-separated: 1,2,3,4,fastpath")
+    ap.add_argument(
+        "--only", default=",".join(SECTIONS), help="comma-separated: " + ",".join(SECTIONS)
+    )
     ap.add_argument("--repeats", type=int, default=None, help="override every benchmark's repeats")
     ap.add_argument(
         "--threads",
@@ -111,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = machine_rows()
     failed = False
     import accuracy
+    import imagefolder
     import overhead
     import startup
     import sweeps
@@ -121,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         ("3", lambda: sweeps.run(args.quick, args.repeats, log=log)),
         ("4", lambda: accuracy.run(args.quick, log)),
         ("fastpath", lambda: fastpath_rows(args.quick, args.repeats)),
+        ("imagefolder", lambda: imagefolder.run(args.quick, args.repeats, log)),
     ]
     for key, bench in plan:
         if key not in only:
