@@ -362,7 +362,7 @@ def _affine_op(
 def images_of(ds: TensorDataset, idx) -> torch.Tensor:
     """Normalized images of an in-memory split at the model's size (a cached image folder's
     uint8 pixels are normalized on the way out)."""
-    if hasattr(ds, "pixels"):  # data/cache.py's ImageBytes
+    if hasattr(ds, "pixels"):  # data/pixels.py's ImageBytes
         return ds.batch(idx)
     return resize_to(ds.tensors[0][idx], getattr(ds, "size", None))
 

@@ -272,6 +272,7 @@ def _progress(total: int):
 def _cached(cfg, root, classes, files, size, seed, mode, policy) -> DataBundle:
     """The decode cache: built once (locked, atomic), then in memory or memory-mapped."""
     from dlx.data import cache
+    from dlx.data import pixels as pixels_mod
 
     folder, prefix = cache.cache_dir(root)
     entry = cache.Entry.at(folder, prefix, size, cache.cache_key(root, files, size))
@@ -301,19 +302,19 @@ def _cached(cfg, root, classes, files, size, seed, mode, policy) -> DataBundle:
     shape = tuple(meta["shape"])
     nbytes = shape[0] * shape[1] * shape[2] * shape[3]
     limit = cfg.get("memory_limit_mb")
-    budget = int(limit * 2**20) if limit else cache.available_bytes() // 2
+    budget = int(limit * 2**20) if limit else pixels_mod.available_bytes() // 2
     chosen = mode
     if mode == "auto":
         chosen = "memory" if nbytes <= budget else "mmap"
     window = min(256 * 2**20, max(16 * 2**20, budget // 4))
-    pixels = cache.Pixels(entry.pixels, shape, mapped=chosen == "mmap", window=window)
+    pixels = pixels_mod.Pixels(entry.pixels, shape, mapped=chosen == "mmap", window=window)
     labels = torch.tensor([files[k][1] for k in meta["kept"]], dtype=torch.long)
     tr, va, te = (torch.tensor(i, dtype=torch.long) for i in splits_of(shape[0], cfg, seed, root))
     stats = configured_stats(cfg, 3)
     if stats is None:
         stats = channel_stats(pixels.x[tr[:STATS_SAMPLE]].float().div_(255.0))
     mean, std = stats
-    sets = [cache.ImageBytes(pixels, rows, labels[rows], mean, std) for rows in (tr, va, te)]
+    sets = [pixels_mod.ImageBytes(pixels, rows, labels[rows], mean, std) for rows in (tr, va, te)]
     why = {
         "auto": f"auto: {_mib(nbytes)} of pixels {'<=' if chosen == 'memory' else '>'} "
         f"budget {_mib(budget)}",

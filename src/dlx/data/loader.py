@@ -7,7 +7,7 @@ whole batches. Any other dataset goes through a `DataLoader` with workers and pi
 memory. Both draw the permutation from the same seeded generator: the same seed gives
 the same batches either way.
 
-Cached image folders (`data/cache.py`'s `ImageBytes`) take the fast path too: uint8 pixels
+Cached image folders (`data/pixels.py`'s `ImageBytes`) take the fast path too: uint8 pixels
 (on the device, or memory-mapped on the host), each batch gathered, copied over and
 normalized there.
 """
@@ -39,7 +39,7 @@ class TensorLoader:
         rank: int = 0,
         world_size: int = 1,
     ) -> None:
-        self.images = dataset if hasattr(dataset, "pixels") else None  # cache.ImageBytes
+        self.images = dataset if hasattr(dataset, "pixels") else None  # pixels.ImageBytes
         if self.images is not None:
             self.n, self.y, self.device = len(dataset), dataset.y.to(device), device
         else:
