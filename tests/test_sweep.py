@@ -301,3 +301,153 @@ def test_a_sweep_that_never_starts_leaves_no_folders(tmp_path, monkeypatch):
     )
     assert code != 0
     assert not (tmp_path / "outputs").exists()
+
+
+# -- pruning, the study file, --resume (dlx's own sweeper, hydra_plugins.dlx_sweeper) ---------
+
+
+def load_study(sweep_dir: Path, name: str = "dlx"):
+    import optuna
+
+    from dlx.study import open_storage
+
+    return optuna.load_study(
+        study_name=name, storage=open_storage(str(sweep_dir / "optuna.journal"))
+    )
+
+
+def test_asha_prunes_trials_from_inside_the_run_and_says_so(tmp_path):
+    """The acceptance command, scaled down (epochs=30 and 8 trials by hand: see the report)."""
+    from optuna.trial import TrialState
+
+    sweep_dir = tmp_path / "sweep"
+    args = ["hparams_search=optuna", "hydra.sweeper.n_trials=4", "epochs=4"]
+    args += ["hydra.sweeper.pruner=asha", *TINY, f"hydra.sweep.dir={sweep_dir}"]
+    proc = run_dlx(["sweep", *args], cwd=tmp_path, check=0)
+    rows = read_summary(sweep_dir)
+    assert len(rows) == 4
+    pruned = [r for r in rows if r["status"] == "pruned"]
+    assert pruned, rows
+    for r in pruned:
+        m = json.loads((Path(r["folder"]) / "metrics.json").read_text())
+        assert m["status"] == "pruned" and r["stopped_at"] == str(m["epochs_run"]) == r["epochs"]
+        assert int(r["stopped_at"]) < 4 and r["test_acc"], "a pruned trial is still tested"
+        assert f"pruned at epoch {r['stopped_at']}" in proc.stdout
+    assert [r["status"] for r in rows][0] == "completed", "completed trials rank first"
+    study = load_study(sweep_dir)
+    states = {t.user_attrs["job"]: t.state for t in study.trials}
+    for r in rows:
+        want = TrialState.PRUNED if r["status"] == "pruned" else TrialState.COMPLETE
+        assert states[int(r["trial"])] == want
+    # every trial reported each epoch it ran, from its own run (the per-epoch hook)
+    for t in study.trials:
+        m = json.loads((sweep_dir / str(t.user_attrs["job"]) / "metrics.json").read_text())
+        assert sorted(t.intermediate_values) == [h["epoch"] for h in m["history"]]
+    assert "study: 4 trials" in proc.stdout and "optuna-dashboard" in proc.stdout
+    assert (sweep_dir / "optimization_history.png").stat().st_size > 1000
+
+
+def test_a_bad_pruner_is_refused_with_the_allowed_ones(tmp_path):
+    proc = run_dlx(
+        ["sweep", "hparams_search=optuna", "hydra.sweeper.pruner=fast", "epochs=1"],
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert "hydra.sweeper.pruner" in proc.stderr and "asha" in proc.stderr
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_kill_9_then_resume_finishes_the_grid_in_one_summary(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    sweep_dir = tmp_path / "sweep"
+    args = ["opt=adam,sgd,rmsprop,adagrad", "epochs=4", "early_stopping.enabled=false"]
+    args += [*TINY, f"hydra.sweep.dir={sweep_dir}"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    log = open(tmp_path / "first.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dlx", "sweep", *args], cwd=tmp_path, stdout=log, stderr=log, env=env
+    )
+    deadline = time.time() + 240
+    best = sweep_dir / "1" / "checkpoints" / "best.pt"  # trial 1 has finished an epoch
+    while time.time() < deadline and proc.poll() is None and not best.is_file():
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (sweep_dir / "0" / "metrics.json").is_file(), "trial 0 finished before the kill"
+    assert (
+        not (sweep_dir / "1" / "metrics.json").exists() and not (sweep_dir / "summary.csv").exists()
+    )
+    first = (sweep_dir / "0" / "metrics.json").read_text()
+    out = run_dlx(["sweep", "--resume", str(sweep_dir)], cwd=tmp_path, check=0).stdout
+    rows = read_summary(sweep_dir)
+    assert len(rows) == 4 and all(r["status"] == "completed" and r["epochs"] == "4" for r in rows)
+    assert {r["overrides"].split()[0] for r in rows} == {
+        "opt=adam",
+        "opt=sgd",
+        "opt=rmsprop",
+        "opt=adagrad",
+    }
+    assert (sweep_dir / "0" / "metrics.json").read_text() == first, "a finished trial is kept"
+    assert "resuming from epoch" in (sweep_dir / "1" / "train.log").read_text() + out
+    assert sorted(p.name for p in trial_dirs(sweep_dir)) == ["0", "1", "2", "3"]
+
+
+def test_resume_refuses_a_folder_that_is_not_a_sweep(tmp_path):
+    (tmp_path / "x").mkdir()
+    proc = run_dlx(["sweep", "--resume", str(tmp_path / "x")], cwd=tmp_path)
+    assert proc.returncode == 2 and "multirun.yaml" in proc.stderr
+
+
+def test_resume_refuses_a_multirun_yaml_that_names_code(tmp_path):
+    sweep = tmp_path / "s"
+    (sweep).mkdir()
+    (sweep / "multirun.yaml").write_text(
+        "hydra:\n  overrides:\n    hydra: []\n    task: ['model._target_=os.system']\n"
+        "  runtime:\n    choices: {}\n    config_sources: []\n"
+    )
+    proc = run_dlx(["sweep", "--resume", str(sweep)], cwd=tmp_path)
+    assert proc.returncode == 2 and "names code" in proc.stderr
+
+
+def test_a_sweep_mixing_tasks_ranks_within_each_and_shows_mse_as_mse(tmp_path, capsys):
+    from dlx.sweep import collect, print_table, rank, write_csv
+
+    def run(task, best, test):
+        return {
+            "status": "completed",
+            "task": task,
+            "monitor": "val/loss",
+            "best_value": best,
+            "epochs_run": 2,
+            "val": {"loss": best},
+            "test": test,
+        }
+
+    _fake_trial(
+        tmp_path, "0", ["experiment=a"], run("classification", 0.5, {"loss": 0.5, "acc": 0.8})
+    )
+    _fake_trial(
+        tmp_path, "1", ["experiment=b"], run("regression", 0.001, {"loss": 0.002, "mse": 0.002})
+    )
+    _fake_trial(
+        tmp_path, "2", ["experiment=c"], run("classification", 0.3, {"loss": 0.3, "acc": 0.9})
+    )
+    rows = rank(collect(tmp_path))
+    write_csv(rows, tmp_path / "summary.csv")
+    got = [(r["trial"], r["task"], r["rank"]) for r in read_summary(tmp_path)]
+    assert got == [
+        ("2", "classification", "1"),
+        ("0", "classification", "2"),
+        ("1", "regression", "1"),
+    ]
+    assert read_summary(tmp_path)[2]["test_acc"] == "" and read_summary(tmp_path)[2]["test_mse"]
+    print_table(rows, tmp_path)
+    out = capsys.readouterr().out
+    assert "2 classification trials" in out and "1 regression trials" in out
+    acc_table, mse_table = out.split("1 regression trials")
+    assert "test acc" in acc_table and "0.002" not in acc_table
+    assert "test mse" in mse_table and "0.002" in mse_table

@@ -191,12 +191,31 @@ def sweep(
     resolve: bool = _resolve_opt(),
     package: str | None = _package_opt(),
     info: str | None = _info_opt(),
+    resume: str | None = typer.Option(
+        None,
+        "--resume",
+        metavar="SWEEP_DIR",
+        help="Continue a killed or interrupted sweep: finished trials kept, interrupted ones "
+        "resumed from their last.pt, the rest run.",
+    ),
 ) -> None:
     """A Hydra multirun: grid by default, hparams_search=optuna for TPE, hydra/launcher=joblib
     for parallel trials. Ends with a ranked table and summary.csv."""
     overrides = list(overrides or [])
     try:
         refuse_flags(ctx, overrides)
+        if resume:
+            if overrides:
+                raise UserError(
+                    f"`dlx sweep --resume {resume}` takes no overrides ({' '.join(overrides)}): "
+                    "the sweep continues as it was started.",
+                    key="--resume",
+                )
+            from dlx import sweep as summary
+            from dlx.sweep_resume import resume_sweep
+
+            resume_sweep(resume, config_dir)
+            raise typer.Exit(summary.exit_code())
         if cfg or resolve or package or info:
             raise typer.Exit(show_config(overrides, True, config_dir, cfg, resolve, package, info))
         raise typer.Exit(_run_sweep(overrides, config_dir))

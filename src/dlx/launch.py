@@ -47,6 +47,9 @@ _fresh_folder = fresh_folder  # the name tests and older callers use
 
 def sweep_once(overrides: list[str], config_dir: str | None = None) -> None:
     """One sweep (Hydra multirun) in its own folder; the summary lands in dlx.sweep."""
+    from dlx.sweeper import pruned_grid
+
+    overrides = pruned_grid(overrides)
     cfg, chosen = preflight_with_folders(overrides, True, config_dir)
     refuse_existing_sweep(overrides)
     key = "hydra.sweep.dir"

@@ -42,6 +42,15 @@ def _override_value(v: Any) -> str:
     return str(v)
 
 
+def pruned_grid(overrides: list[str]) -> list[str]:
+    """`dlx sweep opt=adam,sgd hydra.sweeper.pruner=asha`: a grid that prunes runs through
+    dlx's grid sweeper (Hydra's own has no pruner)."""
+    keys = {o.lstrip("+~").partition("=")[0].strip() for o in overrides}
+    if "hydra.sweeper.pruner" in keys and not keys & {"hparams_search", "hydra/sweeper"}:
+        return [*overrides, "hydra/sweeper=dlx_grid"]
+    return overrides
+
+
 def run_sweep(plugin, arguments: list[str]) -> list[Any]:
     opts = plugin.options
     config = plugin.config
@@ -79,6 +88,15 @@ class _Run:
         self.failures = 0
         self.launched = 0
         self.fixed: list[str] = []
+        self.mine = str(sweep_dir.resolve())  # a study (hydra.sweeper.storage) may hold others
+
+    def trials(self) -> list[Any]:
+        """This sweep's trials of the study (several sweeps can share one study)."""
+        return [
+            t
+            for t in self.study.get_trials(deepcopy=False)
+            if t.user_attrs.get("sweep_dir") == self.mine
+        ]
 
     # -- the study -------------------------------------------------------------------------
     def open_study(self, space: dict[str, Any], sampler: Any = None):
@@ -107,7 +125,6 @@ class _Run:
             )
         study.set_user_attr("pruner", self.pruner)
         study.set_user_attr("pruning", OmegaConf.to_container(self.opts.get("pruning") or {}))
-        study.set_user_attr("sweep_dir", str(self.sweep_dir.resolve()))
         self.study = study
         return study
 
@@ -126,6 +143,7 @@ class _Run:
             overrides += self.fixed
         trial.set_user_attr("job", job)
         trial.set_user_attr("overrides", overrides)
+        trial.set_user_attr("sweep_dir", self.mine)
         return trial.number, overrides
 
     def tell(self, number: int, folder: Path) -> None:
@@ -195,7 +213,7 @@ class _Run:
         from optuna.trial import TrialState
 
         out = []
-        for t in self.study.get_trials(deepcopy=False):
+        for t in self.trials():
             if t.state not in (TrialState.RUNNING, TrialState.WAITING):
                 continue
             job, overrides = t.user_attrs.get("job"), t.user_attrs.get("overrides")
@@ -221,7 +239,7 @@ class _Run:
                 "or hydra.sweeper.params.KEY=... .",
                 key="hydra.sweeper.params",
             )
-        study = self.open_study(space)
+        self.open_study(space)
         n_trials = int(self.opts.get("n_trials") or 0)
         sampler = self.opts.get("sampler") or {}
         if str(sampler.get("_target_", "")).endswith("GridSampler"):
@@ -233,12 +251,12 @@ class _Run:
             for i in range(0, len(todo), n_jobs):
                 self.launch(todo[i : i + n_jobs])
         while not self.too_many_failures():
-            left = n_trials - len(study.get_trials(deepcopy=False))
+            left = n_trials - len(self.trials())
             if left <= 0:
                 break
             batch = []
             for _ in range(min(n_jobs, left)):
-                job = len(study.get_trials(deepcopy=False))
+                job = len(self.trials())
                 number, overrides = self.ask(job)
                 batch.append((job, overrides, number))
             self.launch(batch)
@@ -268,7 +286,7 @@ class _Run:
                         values[key].append(value)
             space = {k: CategoricalDistribution(v) for k, v in values.items()}
             self.open_study(space, sampler=RandomSampler(seed=0))  # the grid gives the params
-            for t in self.study.get_trials(deepcopy=False):
+            for t in self.trials():
                 if t.user_attrs.get("job") is not None:
                     by_job[int(t.user_attrs["job"])] = t.number
         todo = []
