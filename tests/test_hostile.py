@@ -910,6 +910,13 @@ CASES += [
         changes=CACHE,
         check=no_folder("new"),
     ),
+    Case(
+        "sweep-one-trial-too-big",
+        lambda c: ["sweep", "model=mlp", "model.width=8,100000000", "epochs=1"],
+        2,
+        ("model.width=100000000", "memory"),
+        needs="none",
+    ),
     Case("runs-metrics-a-list", RUNS, 0, ("broken", "good", "damaged"), runs_with("[1, 2]")),
     Case("runs-metrics-null", RUNS, 0, ("broken", "good", "damaged"), runs_with("null")),
     Case("runs-metrics-a-string", RUNS, 0, ("broken", "good", "damaged"), runs_with('"done"')),
@@ -1063,3 +1070,28 @@ def test_no_weights_only_false_anywhere():
         if bad in p.read_text().replace(" ", "")
     ]
     assert not hits, hits
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["model=mlp"],
+        ["model=cnn"],
+        ["model=alexnet"],
+        ["model=resnet"],
+        ["data=function", "model=shallow"],
+        ["data=cifar10", "model=resnet", "data.root=x"],
+    ],
+)
+def test_the_memory_estimate_sizes_shipped_models_and_lets_them_run(overrides):
+    """The refusal above is for sizes nobody can allocate, not for dlx's own models: each is
+    sized on the meta device (no memory, no download) and fits this machine."""
+    import torch
+
+    from dlx.capacity import check_capacity, estimate
+    from dlx.config import compose
+
+    cfg = compose(overrides)
+    est = estimate(cfg)
+    assert est is not None and est["parameters"] > 0 and est["activation_bytes"] > 0
+    check_capacity(cfg, torch.device("cpu"))

@@ -29,6 +29,7 @@ def preflight_with_folders(
     combos = sweep_combinations(overrides) if multirun else [overrides]
     cfg = None
     chosen: set[str] = set()
+    sized = []  # each trial's config, for the memory estimate below
     for i, combo in enumerate(combos[:64]):
         cfg = compose(combo, config_dir, with_hydra=i == 0)
         if i == 0:
@@ -41,13 +42,15 @@ def preflight_with_folders(
             with open_dict(cfg):
                 del cfg["hydra"]
         validate(cfg)
+        sized.append(cfg)
     from dlx.training.device import check_speed_options, resolve_device
 
     device = resolve_device(cfg.device.type)
     check_speed_options(cfg, device)
     from dlx.capacity import check_capacity
 
-    check_capacity(cfg, device)  # sizes nobody can allocate: refused before anything is built
+    for trial in sized:  # sizes nobody can allocate: refused before anything is built
+        check_capacity(trial, device)
     from dlx.training.distributed import check_devices
 
     check_devices(cfg, multirun)
