@@ -510,6 +510,40 @@ def runs_with(metrics: str) -> Callable[[Ctx], None]:
 RUNS = lambda ctx: ["runs", str(ctx.tmp / "outputs")]  # noqa: E731
 
 
+def sweep_folder(value: Callable[[Ctx], str]) -> Callable[[Ctx], None]:
+    """tmp/sweep: a sweep folder whose multirun.yaml holds the override `value`."""
+
+    def setup(ctx: Ctx) -> None:
+        (ctx.tmp / "sweep").mkdir()
+        saved = {
+            "hydra": {
+                "overrides": {"task": ["epochs=1", "opt.lr=0.1,0.01", value(ctx)], "hydra": []},
+                "runtime": {"choices": {}, "config_sources": []},
+            }
+        }
+        (ctx.tmp / "sweep" / "multirun.yaml").write_text(yaml.safe_dump(saved))
+
+    return setup
+
+
+def unlink_override(ctx: Ctx) -> str:
+    return (
+        "+model.junk={_target_:pathlib.Path.unlink,self:{_target_:pathlib.Path,"
+        f"_args_:['{ctx.sentinel}']}}}}"
+    )
+
+
+def decoded_override(ctx: Ctx) -> str:
+    """The target's name built by an interpolation: no `_target_` in the override's text."""
+    return (
+        "+model.junk={_tar${oc.env:DLX_HOSTILE_EMPTY,''}get_:pathlib.Path.unlink,"
+        f"self:{{_target_:pathlib.Path,_args_:['{ctx.sentinel}']}}}}"
+    )
+
+
+SWEEP_RESUME = lambda ctx: ["sweep", "--resume", str(ctx.tmp / "sweep")]  # noqa: E731
+
+
 CASES: list[Case] = []
 for aid, where, node, key in ATTACKS:
     for cmd, args in (("eval", EVAL()), ("resume", RESUME())):
@@ -915,6 +949,22 @@ CASES += [
         lambda c: ["sweep", "model=mlp", "model.width=8,100000000", "epochs=1"],
         2,
         ("model.width=100000000", "memory"),
+        needs="none",
+    ),
+    Case(
+        "sweep-resume-target-in-a-value",
+        SWEEP_RESUME,
+        2,
+        ("model.junk", "multirun.yaml"),
+        sweep_folder(unlink_override),
+        needs="none",
+    ),
+    Case(
+        "sweep-resume-target-by-interpolation",
+        SWEEP_RESUME,
+        2,
+        ("model.junk",),
+        sweep_folder(decoded_override),
         needs="none",
     ),
     Case("runs-metrics-a-list", RUNS, 0, ("broken", "good", "damaged"), runs_with("[1, 2]")),

@@ -93,5 +93,8 @@ def resume_sweep(sweep_dir: str, config_dir: str | None = None) -> None:
         f"hydra.sweep.dir={quote(str(path.resolve()))}",
         "hydra.sweeper.resume=true",
     ]
+    from dlx.trust import check_sweep_overrides
+
+    check_sweep_overrides(task, config_dir, str(saved))  # before anything is built from it
     preflight(overrides, True, config_dir)
     run_hydra(overrides, True, config_dir)

@@ -311,3 +311,27 @@ def refuse_symlinks(run_dir: str | Path, names: tuple[str, ...] = WRITTEN_FILES)
                 "in a run folder. Remove the link (or copy the folder without it).",
                 key=str(p),
             )
+
+
+def check_sweep_overrides(overrides: list[str], config_dir: str | None, source: str) -> None:
+    """A sweep folder's saved overrides (`dlx sweep --resume`) are data too: every trial's
+    composed config is checked like a run folder's (a `_target_` can hide in a value, e.g.
+    `model.junk={_target_: ...}`, or be built by an interpolation)."""
+    from dlx.config import compose
+    from dlx.hydra_app import sweep_combinations
+
+    user = user_targets(config_dir)
+    for combo in sweep_combinations(overrides)[:64]:
+        cfg = compose([o for o in combo if not o.lstrip("+~").startswith("hydra")], config_dir)
+        try:
+            tree = OmegaConf.to_container(cfg, resolve=True)
+        except Exception as exc:  # an interpolation that does not resolve
+            raise UserError(f"{source}: a saved override cannot be resolved: {exc}") from None
+        for path, target in _targets_in(tree):
+            if not allowed(path, target, user):
+                raise UserError(
+                    f"`{path}` in {source} names `{target!s:.200}`, which dlx does not build "
+                    "from a sweep folder: its saved overrides are data, not code. Start that "
+                    "sweep again by hand.",
+                    key=path,
+                )
