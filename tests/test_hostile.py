@@ -986,7 +986,21 @@ CASES += [
     ),
 ]
 
+RESUME_WRITES = (
+    "run/metrics.json",
+    "run/train.log",
+    "run/events.out.tfevents.*",
+    "run/checkpoints/*",
+)
 USER_CASES = [
+    Case(
+        "user-target-resume-with-its-config-dir",
+        lambda c: ["train", "--resume", "run", "--config-dir", "conf", "epochs=2"],
+        0,
+        ("resuming from epoch 1",),
+        needs="user",
+        changes=(*RESUME_WRITES, "run/.hydra/config.yaml"),
+    ),
     Case(
         "user-target-without-its-config-dir",
         lambda c: ["eval", "run"],
