@@ -1,10 +1,12 @@
-"""Diagnostics that teach: the fit verdict, gradient flow, filters and feature maps, and the
-lecture's presets (`experiment=overfitting|underfitting|lr_too_high|naive_init|regularized`)."""
+"""Diagnostics that teach: the fit verdict and its advice (commands that run, and help),
+gradient flow, filters and feature maps, and the lecture's presets (`experiment=...`)."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,10 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from conftest import FAST, all_tags, read_metrics, scalar_tags
+from conftest import FAST, all_tags, read_metrics, run_dlx, scalar_tags
+from dlx.config import conf_dir
+from dlx.launch import preflight
+from dlx.tracking.advice import Knobs, apply_change, suggest
 from dlx.tracking.diagnostics import GradientMonitor, diagnose
 
 
@@ -45,18 +50,36 @@ def overfitting(tmp_path_factory):
 # ------------------------------------------------------------------ the presets, end to end
 
 
+def cmd(*overrides: str, verb: str = "train") -> str:
+    """A suggestion for a run of this file's `train` (its FAST overrides come after the run's)."""
+    first, change = overrides[:-1], overrides[-1:]
+    return " ".join(["dlx", verb, *first, *FAST, *change])
+
+
+def pasted(command: str, run_dir: Path) -> tuple[dict, str]:
+    """Run a printed suggestion as a user who pastes it would (in this process)."""
+    argv = shlex.split(command)
+    assert argv[:2] == ["dlx", "train"], command
+    return train(run_dir, *argv[2:])
+
+
 def test_overfitting_preset_ends_with_verdict_overfitting_and_says_what_to_try(overfitting):
     m, printed, run_dir = overfitting
     d = m["diagnosis"]
     assert d["verdict"] == "overfitting"
     assert d["numbers"]["val_rise"] > 0.25 or d["numbers"]["acc_gap"] > 0.07
-    assert "val loss" in d["evidence"] and any(c.isdigit() for c in d["evidence"]), "the numbers"
-    assert d["try"][0] == "reg=[l2,dropout]" and "data.limit=null" in d["try"]
+    assert "loss/val" in d["evidence"] and any(c.isdigit() for c in d["evidence"]), "the numbers"
+    assert d["try"][0] == cmd("experiment=overfitting", "data.limit=null")
+    assert cmd("experiment=overfitting", "aug=mnist") in d["try"]
+    assert cmd("experiment=overfitting", "'reg=[l2,dropout]'") in d["try"], "quoted for a shell"
     assert read_metrics(run_dir)["diagnosis"]["verdict"] == "overfitting"
-    assert "overfitting" in diagnosis_text(run_dir), "the verdict is TensorBoard text too"
-    # the console summary: verdict, evidence, and the overrides verbatim (brackets included)
+    text = diagnosis_text(run_dir)
+    assert "overfitting" in text and "    " + cmd("experiment=overfitting", "aug=mnist") in text
+    # the console: the verdict, then each command whole, on a line of its own
+    lines = printed.splitlines()
     assert "verdict" in printed and "overfitting" in printed
-    assert "reg=[l2,dropout]" in printed
+    for command in d["try"]:
+        assert f"  {command}" in lines, command
 
 
 def test_regularized_preset_narrows_the_train_val_gap_of_the_overfitting_one(overfitting, tmp_path):
@@ -70,18 +93,29 @@ def test_regularized_preset_narrows_the_train_val_gap_of_the_overfitting_one(ove
     assert reg["diagnosis"]["verdict"] != "overfitting"
 
 
-def test_underfitting_preset_ends_with_verdict_underfitting(tmp_path):
+def test_underfitting_preset_is_capacity_and_its_suggestions_run(tmp_path):
     m, _ = train(tmp_path / "run", "experiment=underfitting")
     d = m["diagnosis"]
-    assert d["verdict"] == "underfitting"
+    assert (d["verdict"], d["cause"]) == ("underfitting", "capacity"), d["evidence"]
     assert d["numbers"]["train_acc"] < 0.9 and d["numbers"]["best_val_acc"] < 0.9
-    assert "model.width=64" in d["try"], "more capacity, as a concrete override"
+    assert d["try"][0] == cmd("experiment=underfitting", "model.width=64 model.depth=2")
+    assert not any("model=cnn" in t and "model.width" in t for t in d["try"])
+    better, _ = pasted(d["try"][0], tmp_path / "wider")
+    assert better["best_value"] < 0.5 * m["best_value"], "more capacity: a far lower val loss"
+
+
+def test_underfitting_preset_with_another_model_is_exit_2_naming_the_key(tmp_path):
+    proc = run_dlx(["train", "experiment=underfitting", "model=cnn"], cwd=tmp_path, check=2)
+    assert "model.width" in proc.stderr and "model=mlp" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not (tmp_path / "outputs").exists(), "no run folder for bad config"
 
 
 def test_default_cnn_run_is_a_good_fit_with_filters_feature_maps_and_gradient_norms(tmp_path):
     run_dir = tmp_path / "run"
     m, _ = train(run_dir)  # the defaults: model=cnn on digits
     assert m["diagnosis"]["verdict"] == "good fit", m["diagnosis"]
+    assert m["diagnosis"]["try"] == [], "nothing to fix"
     images = all_tags(run_dir)["images"]
     assert "filters/features.0" in images and "feature_maps/features.0" in images
     scalars = scalar_tags(run_dir)
@@ -91,26 +125,49 @@ def test_default_cnn_run_is_a_good_fit_with_filters_feature_maps_and_gradient_no
     assert steps[:3] == [1, 50, 100], "the first step, then every log.grad_norm_every=50 steps"
 
 
-def test_naive_init_preset_warns_about_gradients_and_logs_their_norms(tmp_path):
+def test_naive_init_preset_is_saturated_gradients_and_its_fix_runs(tmp_path):
     run_dir = tmp_path / "run"
     m, printed = train(run_dir, "experiment=naive_init")
-    assert "warning" in printed and "model.init=xavier" in printed and "reg=batchnorm" in printed
-    assert "opt.lr" in printed
+    assert "warning" in printed and "model.init=xavier" in printed
     tags = scalar_tags(run_dir)
     assert any(t.startswith("grad_norm/") for t in tags)
     assert any(t.startswith("saturation/") for t in tags), "why the gradients die: saturation"
     assert any(t.startswith("diagnostics") for t in all_tags(run_dir)["tensors"])
-    assert m["diagnosis"]["try"][0] == "model.init=xavier", "the verdict names the fix too"
-    assert "saturat" in (run_dir / "train.log").read_text()
+    d = m["diagnosis"]
+    assert (d["verdict"], d["cause"]) == ("underfitting", "saturated gradients")
+    assert "saturat" in d["evidence"] and "saturat" in (run_dir / "train.log").read_text()
+    assert d["try"][0] == cmd("experiment=naive_init", "model.init=xavier")
+    assert all("model.width" not in t for t in d["try"])
+    fixed, _ = pasted(d["try"][0], tmp_path / "xavier")
+    assert fixed["best_value"] < m["best_value"]
 
 
 def test_lr_too_high_preset_shows_the_loss_jumping_and_points_to_a_smaller_lr(tmp_path):
     m, _ = train(tmp_path / "run", "experiment=lr_too_high")
     d = m["diagnosis"]
-    assert d["verdict"] in ("underfitting", "diverged")
+    assert (d["verdict"], d["cause"]) == ("underfitting", "lr too large")
     assert d["numbers"]["unstable"] is True
-    assert d["try"][0] == "opt.lr=0.2", "a 10x smaller learning rate first"
-    assert "learning rate" in d["evidence"]
+    assert d["try"][0] == cmd("experiment=lr_too_high", "opt.lr=0.2"), "10x smaller first"
+    assert d["try"][-1] == " ".join(["dlx lr-find experiment=lr_too_high", *FAST])
+    assert "jumped" in d["evidence"]
+
+
+def test_the_sgd_lr_of_the_issue_is_too_small_and_the_pasted_advice_helps(tmp_path):
+    """`dlx train opt=sgd opt.lr=0.01 epochs=3` as a user types it; then the printed advice."""
+    proc = run_dlx(["train", "opt=sgd", "opt.lr=0.01", "epochs=3", *FAST], cwd=tmp_path, check=0)
+    assert "underfitting (lr too small)" in proc.stdout and "too large" not in proc.stdout
+    lines = proc.stdout.splitlines()
+    tries = [ln.strip() for ln in lines[lines.index("try:") + 1 :] if ln.startswith("  dlx ")]
+    assert tries[0] == "dlx train opt=sgd opt.lr=0.1 epochs=3 log.graph=false"
+    assert tries[-1].startswith("dlx lr-find opt=sgd opt.lr=0.01")
+    (run,) = (tmp_path / "outputs").glob("*/*")
+    before = read_metrics(run)["best_value"]
+    again = run_dlx(shlex.split(tries[0])[1:], cwd=tmp_path, check=0)
+    assert "Error" not in again.stderr
+    after = min(
+        read_metrics(r)["best_value"] for r in (tmp_path / "outputs").glob("*/*") if r != run
+    )
+    assert after < before, "the larger lr gets the val loss down further in the same 3 epochs"
 
 
 def test_histograms_on_request(tmp_path):
@@ -133,51 +190,171 @@ def curves(train_loss, val_loss, train_acc=None, val_acc=None) -> list[dict]:
     return out
 
 
-def test_a_run_cut_short_while_still_learning_is_underfitting_with_more_epochs():
-    h = curves(
-        [2.3, 1.2, 0.6, 0.3], [1.5, 0.8, 0.4, 0.25], [0.3, 0.7, 0.9, 0.93], [0.5, 0.8, 0.9, 0.92]
+RECORDED = json.loads((Path(__file__).parent / "data" / "verdict_histories.json").read_text())
+
+
+def recorded(name: str) -> dict:
+    """The verdict and advice on a history recorded from a real run, as that run gave them."""
+    r = RECORDED[name]
+    cfg = preflight(r["overrides"])
+    return diagnose(
+        r["history"],
+        r["task"],
+        r["status"],
+        initial_loss=r["initial_loss"],
+        cfg=cfg,
+        gradients=r.get("gradients"),
+        overrides=r["overrides"],
     )
-    cfg = OmegaConf.create({"epochs": 4, "opt": {"lr": 1e-3}})
-    d = diagnose(h, "classification", "completed", initial_loss=2.3, cfg=cfg)
-    assert d["verdict"] == "underfitting" and "still falling" in d["evidence"]
-    assert d["try"][0] == "epochs=8"
 
 
-def test_a_loss_stuck_at_chance_points_to_a_smaller_lr_not_more_epochs():
-    """SGD at lr 1.4 on digits: flat at ln(10) from start to end, accuracy at chance."""
-    flat = [2.303, 2.302, 2.303, 2.302]
-    h = curves(flat, flat, [0.1, 0.1, 0.1, 0.1], [0.1, 0.1, 0.1, 0.1])
-    cfg = OmegaConf.create({"epochs": 4, "opt": {"lr": 1.43}})
-    d = diagnose(h, "classification", "completed", initial_loss=2.303, cfg=cfg)
-    assert d["verdict"] == "underfitting" and "never moved" in d["evidence"]
-    assert d["try"][0] == "opt.lr=0.143" and "lr-find" in d["evidence"]
+@pytest.mark.parametrize(
+    ("name", "verdict", "cause", "first_try"),
+    [
+        ("sgd_small3", "underfitting", "lr too small", "dlx train opt=sgd opt.lr=0.1 epochs=3"),
+        (
+            "adam_small",
+            "underfitting",
+            "lr too small",
+            "dlx train opt=adam opt.lr=0.0001 epochs=10",
+        ),
+        (
+            "lr_too_high",
+            "underfitting",
+            "lr too large",
+            "dlx train experiment=lr_too_high opt.lr=0.2",
+        ),
+        ("adam_big1", "underfitting", "lr too large", "dlx train opt.lr=0.01 epochs=10"),
+        ("sgd_large", "underfitting", "lr too large", "dlx train opt=sgd opt.lr=0.1 epochs=10"),
+        ("few_epochs", "underfitting", "too few epochs", "dlx train epochs=6"),
+        (
+            "underfitting",
+            "underfitting",
+            "capacity",
+            "dlx train experiment=underfitting model.width=64 model.depth=2",
+        ),
+        (
+            "cap_reg",
+            "underfitting",
+            "capacity",
+            "dlx train data=function model=mlp model.width=64 model.depth=2 epochs=100 loss=mse",
+        ),
+        (
+            "naive_init",
+            "underfitting",
+            "saturated gradients",
+            "dlx train experiment=naive_init model.init=xavier",
+        ),
+        ("overfitting", "overfitting", None, "dlx train experiment=overfitting data.limit=null"),
+        ("good_default", "good fit", None, None),
+        ("ua", "good fit", None, None),
+    ],
+)
+def test_recorded_runs_get_the_lectures_verdict_and_a_command_that_passes_preflight(
+    name, verdict, cause, first_try
+):
+    d = recorded(name)
+    assert (d["verdict"], d["cause"]) == (verdict, cause), d["evidence"]
+    assert (d["try"][0] if d["try"] else None) == first_try
+    for command in d["try"]:
+        argv = shlex.split(command)
+        assert argv[0] == "dlx" and argv[1] in ("train", "lr-find")
+        preflight(argv[2:])  # what `dlx train` checks first: raises on a refused command
+    if cause == "lr too small":
+        assert "too large" not in d["evidence"] and "lr-find" in d["try"][-1]
+
+
+def test_universal_approximation_is_a_good_fit_in_words_that_mean_what_they_say():
+    d = recorded("ua")
+    ev = d["evidence"]
+    assert "%" not in ev, "no percentages of a noisy MSE"
+    assert (
+        "fell from 0.162 at the first step to 8.47e-05 at its best (epoch 226), 1,912x lower" in ev
+    )
+    assert not any("opt.lr" in t for t in d["try"]), "a good fit is never told to lower its lr"
+
+
+def test_a_loss_stuck_at_chance_that_wobbles_cannot_be_told_apart_run_lr_find():
+    """SGD at lr 1.4 on digits, say: flat at ln(10), up and down, no jump in the epoch means."""
+    wobble = [2.303, 2.302, 2.303, 2.302]
+    h = curves(wobble, wobble, [0.1] * 4, [0.1] * 4)
+    cfg = preflight(["opt=sgd", "opt.lr=1.43", "epochs=4"])
+    d = diagnose(
+        h,
+        "classification",
+        "completed",
+        initial_loss=2.303,
+        cfg=cfg,
+        overrides=["opt=sgd", "opt.lr=1.43", "epochs=4"],
+    )
+    assert (d["verdict"], d["cause"]) == ("underfitting", "can't tell")
+    assert "lr-find" in d["evidence"] and "look the same" in d["evidence"]
+    assert d["try"] == ["dlx lr-find opt=sgd opt.lr=1.43 epochs=4"], "the one cheap experiment"
 
 
 def test_regression_val_loss_rising_while_train_falls_is_overfitting():
     h = curves([1.0, 0.3, 0.1, 0.05, 0.02, 0.01], [0.9, 0.35, 0.2, 0.25, 0.3, 0.35])
-    d = diagnose(h, "regression", "completed")
+    d = diagnose(h, "regression", "completed", overrides=["data=function", "model=shallow"])
     assert d["verdict"] == "overfitting" and "rose" in d["evidence"]
+    assert not any("aug=" in t for t in d["try"]), "no image augmentation for a function"
 
 
-def test_flat_close_curves_are_a_good_fit():
-    h = curves(
-        [1.0, 0.2, 0.05, 0.048],
-        [0.9, 0.2, 0.06, 0.059],
-        [0.6, 0.95, 0.99, 0.99],
-        [0.6, 0.95, 0.98, 0.98],
+def test_diverged_run_points_to_a_smaller_lr_then_the_init():
+    overrides = ["model=mlp", "opt.lr=0.5", "model.init=normal"]
+    d = diagnose(
+        [],
+        "classification",
+        "diverged",
+        error="the training loss became nan",
+        cfg=preflight(overrides),
+        overrides=overrides,
     )
-    assert diagnose(h, "classification", "completed")["verdict"] == "good fit"
-
-
-def test_diverged_run_points_to_a_smaller_lr():
-    cfg = OmegaConf.create({"opt": {"lr": 0.5}, "model": {"activation": "relu", "init": "normal"}})
-    d = diagnose([], "classification", "diverged", error="the training loss became nan", cfg=cfg)
-    assert d["verdict"] == "diverged" and "nan" in d["evidence"]
-    assert d["try"][:2] == ["opt.lr=0.05", "reg=batchnorm"] and "model.init=he" in d["try"]
+    assert (d["verdict"], d["cause"]) == ("diverged", "lr too large") and "nan" in d["evidence"]
+    assert d["try"][0] == "dlx train model=mlp opt.lr=0.05 model.init=normal"
+    assert "dlx train model=mlp opt.lr=0.5 model.init=he" in d["try"]
+    assert "dlx train model=mlp opt.lr=0.5 model.init=normal reg.batchnorm=true" in d["try"]
 
 
 def test_no_epoch_no_verdict():
-    assert diagnose([], "classification", "interrupted")["verdict"] == "unknown"
+    assert diagnose([], "classification", "interrupted", overrides=[])["verdict"] == "unknown"
+
+
+def test_switching_the_model_drops_the_keys_only_the_old_one_has():
+    assert apply_change(
+        ["model=mlp", "model.width=8", "model.init=he", "epochs=3"], ["model=cnn"]
+    ) == ["model=cnn", "model.init=he", "epochs=3"]
+    assert apply_change(["+opt.foo=1", "opt.lr=1"], ["opt.lr=0.1"]) == ["+opt.foo=1", "opt.lr=0.1"]
+
+
+def test_a_suggestion_that_preflight_refuses_is_never_shown():
+    """experiment=underfitting pins MLP keys: `model=cnn` on top of it would be refused."""
+    overrides = ["experiment=underfitting"]
+    out = suggest(["bigger_model", "capacity"], preflight(overrides), "classification", overrides)
+    assert [s["command"] for s in out] == [
+        "dlx train experiment=underfitting model.width=64 model.depth=2"
+    ]
+
+
+@pytest.mark.parametrize(
+    "preset", sorted(p.stem for p in (conf_dir() / "experiment").glob("*.yaml"))
+)
+def test_every_presets_every_suggestion_passes_preflight(preset):
+    overrides = [f"experiment={preset}"]
+    cfg = preflight(overrides)
+    task = "regression" if cfg.data.name == "function" else "classification"
+    remedies = [r for r in vars(Knobs).keys() if not r.startswith("_") and r != "changes"]
+    out = suggest(remedies, cfg, task, overrides, limit=50)
+    assert out, "each preset has something that can be changed"
+    for s in out:
+        argv = shlex.split(s["command"])
+        assert argv[2] == f"experiment={preset}", "relative to the run's own overrides"
+        preflight(argv[2:])
+        if s["kind"] == "train":
+            model = preflight(argv[2:]).model
+            for o in argv[3:]:
+                key = o.split("=", 1)[0].lstrip("+")
+                if key.startswith("model."):
+                    assert key.split(".")[1] in model, f"{key} not a key of {model._target_}"
 
 
 # ------------------------------------------------------------------ gradient flow

@@ -415,6 +415,9 @@ def validate(cfg: DictConfig) -> None:
                 f"(got {cfg.data.val_fraction} + {cfg.data.test_fraction}).",
                 key="data.val_fraction",
             )
+    from dlx.modelkeys import check_model_keys  # a preset made for another model: exit 2
+
+    check_model_keys(cfg)
 
 
 def to_plain(cfg: DictConfig | dict) -> dict[str, Any]:

@@ -5,6 +5,8 @@
     python tests/benchmarks/run.py --only 1,3 # some of them: 1 overhead, 2 start-up + 5 memory,
                                               # 3 sweep, 4 time to accuracy, fastpath,
                                               # imagefolder (the decode cache)
+    python tests/benchmarks/run.py --only advice  # the fit verdict's closed loop (not in the
+                                              # default set: ~10 min of training runs)
 
 Every figure is a median over repeated runs (the range next to it), and every comparison is
 measured side by side, interleaved, in the same process or the same invocation: the
@@ -27,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import Row, load_avg, machine_rows  # noqa: E402
 
-SECTIONS = ("1", "2", "3", "4", "fastpath", "imagefolder")
+SECTIONS = ("1", "2", "3", "4", "fastpath", "imagefolder", "advice")
+DEFAULT = tuple(s for s in SECTIONS if s != "advice")  # advice: on request (`--only advice`)
 
 
 def log(msg: str) -> None:
@@ -89,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--quick", action="store_true", help="smaller data, one repeat: to try it")
     ap.add_argument(
-        "--only", default=",".join(SECTIONS), help="comma-separated: " + ",".join(SECTIONS)
+        "--only", default=",".join(DEFAULT), help="comma-separated: " + ",".join(SECTIONS)
     )
     ap.add_argument("--repeats", type=int, default=None, help="override every benchmark's repeats")
     ap.add_argument(
@@ -114,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = machine_rows()
     failed = False
     import accuracy
+    import advice
     import imagefolder
     import overhead
     import startup
@@ -126,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         ("4", lambda: accuracy.run(args.quick, log)),
         ("fastpath", lambda: fastpath_rows(args.quick, args.repeats)),
         ("imagefolder", lambda: imagefolder.run(args.quick, args.repeats, log)),
+        ("advice", lambda: advice.run(args.quick, log)),
     ]
     for key, bench in plan:
         if key not in only:

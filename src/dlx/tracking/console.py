@@ -234,15 +234,22 @@ class RunConsole:
         diag = metrics.get("diagnosis")
         if diag:
             hue = {"good fit": "green", "diverged": "red"}.get(diag["verdict"], "yellow")
-            table.add_row("verdict", f"[bold {hue}]{diag['verdict']}[/]")
+            cause = f" ({diag['cause']})" if diag.get("cause") else ""
+            table.add_row("verdict", f"[bold {hue}]{diag['verdict']}[/]{escape(cause)}")
             table.add_row("evidence", escape(diag.get("evidence", "")))
-            if diag.get("try"):  # overrides, e.g. reg=[l2,dropout]: brackets are not markup
-                table.add_row("try", "  ".join(escape(t) for t in diag["try"]))
+            if diag.get("try"):  # printed below the table, whole: a folded line cannot be pasted
+                n = len(diag["try"])
+                table.add_row("try", f"{n} command{'s' * (n > 1)}, below (one per line)")
         table.add_row("wall time", f"{metrics['wall_time_s']:.1f} s")
         table.add_row("run folder", run_dir)
         console.print(table)
         for row in zip(*(c.cells for c in table.columns), strict=True):
             log.info("%s: %s", *(_plain(str(c)) for c in row))
+        if diag and diag.get("try"):
+            console.print("try:")
+            for cmd in diag["try"]:  # each alternative a complete command, on its own line
+                console.print(f"  {escape(cmd)}", soft_wrap=True, highlight=False)
+                log.info("try: %s", cmd)
         sys.stdout.flush()
 
 

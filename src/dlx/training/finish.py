@@ -66,7 +66,14 @@ def finish(
         "config": flat_config(cfg),  # what `dlx runs --filter/--sort` and `dlx compare` read
         "error": error,
         "diagnosis": diagnose(
-            state.history, run.task, status, initial_loss=state.initial_loss, error=error, cfg=cfg
+            state.history,
+            run.task,
+            status,
+            initial_loss=state.initial_loss,
+            error=error,
+            cfg=cfg,
+            gradients=run.grads.found if run.grads is not None else None,
+            run_dir=run.run_dir,
         ),
         "history": state.history,
     }
