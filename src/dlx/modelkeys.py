@@ -19,6 +19,8 @@ from dlx.errors import UserError
 
 # passed by dlx itself (from the data and the reg group), never by the user as model.*
 _GIVEN = frozenset({"self", "in_shape", "out_dim", "dropout", "batchnorm"})
+# read by the pipeline for any model (dlx.models.RUN_KEYS), never passed to the constructor
+_RUN = frozenset({"init", "min_input_size", "unfreeze_at_epoch"})
 
 
 @functools.cache
@@ -67,7 +69,7 @@ def check_model_keys(cfg: DictConfig | Any) -> None:
     args = _constructor_args(target)
     if args is None:
         return
-    allowed = (yaml_keys | args) - _GIVEN
+    allowed = (yaml_keys | args | _RUN) - _GIVEN
     for key in model.keys():
         if str(key) not in allowed:
             choices = ", ".join(sorted(k for k in allowed if k != "_target_"))
