@@ -4,6 +4,7 @@ and help/error text that prints brackets as written."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -187,3 +188,31 @@ def test_a_piped_cfg_into_head_ends_quietly(tmp_path):
         shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert "Traceback" not in proc.stderr and "Logging error" not in proc.stderr, proc.stderr
+
+
+def readme_block(heading: str) -> str:
+    """The first ```bash block after `heading` in README.md."""
+    text = (REPO / "README.md").read_text()
+    after = text[text.index(heading) :]
+    start = after.index("```bash\n") + len("```bash\n")
+    return after[start : after.index("\n```", start)]
+
+
+def test_the_readmes_own_model_example_runs_as_written(tmp_path):
+    script = readme_block("### Your own model")
+    # `dlx` as this test's interpreter runs it (the worktree's dlx, wherever it is installed)
+    prelude = f'dlx() {{ "{sys.executable}" -m dlx "$@"; }}\nset -e\n'
+    proc = subprocess.run(
+        ["bash", "-c", prelude + script], cwd=tmp_path, capture_output=True, text=True,
+        timeout=300, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (run,) = tmp_path.glob("outputs/*/*_tiny")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] in ("completed", "stopped_early") and metrics["epochs_run"] >= 1
+    # the model got its own key from the command line and dropout from reg=[dropout]
+    assert "model Tiny" in proc.stdout
+    width = 64
+    assert metrics["parameters"]["trainable"] == 64 * width + width + width * 10 + 10
+    cfg = yaml.safe_load((run / ".hydra" / "config.yaml").read_text())
+    assert cfg["model"]["width"] == width and cfg["reg"]["dropout"] > 0

@@ -236,6 +236,14 @@ def test_lr_find_and_eval_in_a_terminal(tmp_path):
     assert_nothing_half_drawn(ev)
     saved = json.loads((run / "eval.json").read_text())
     assert saved["split"] == "test"
+    assert json.loads((run / "eval_best_test.json").read_text()) == saved
+    # a second eval, of another split: the first one's file is kept
+    assert dlx("eval", str(run), "--split", "val", cwd=tmp_path).wait() == 0
+    assert json.loads((run / "eval_best_test.json").read_text()) == saved
+    assert json.loads((run / "eval_best_val.json").read_text())["split"] == "val"
+    assert json.loads((run / "eval.json").read_text())["split"] == "val"  # the latest
+    (found,) = tmp_path.glob("outputs/lr_find/*/*/lr_find.json")  # where the README says
+    assert json.loads(found.read_text())["suggested"]
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")

@@ -216,9 +216,13 @@ def run_eval(
         tracker.figure(f"fit/{split}", fig, epoch)
     tracker.close()
 
-    out = run_dir / "eval.json"
+    # one file per checkpoint and split (a second eval of another split keeps the first);
+    # eval.json is always the latest
+    out = run_dir / f"eval_{result['checkpoint']}_{result['split']}.json"
     if writable:
-        ckpt.atomic_write(out, lambda f: f.write(json.dumps(result, indent=2).encode()))
+        data = json.dumps(result, indent=2).encode()
+        for path in (out, run_dir / "eval.json"):
+            ckpt.atomic_write(path, lambda f, data=data: f.write(data))
     print_result(result, out if writable else None)
     return result
 
