@@ -48,7 +48,7 @@ bench-gpu: install  ## ResNet-18 images/s on a CUDA GPU; ARGS="--device cpu --qu
 
 e2e: install  ## headless-browser test of `dlx board` (installs Debian's chromium)
 	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
-	$(BIN)/pytest -q tests/test_board.py -k screenshot
+	$(BIN)/pytest -q tests/test_board.py -k browser
 
 clean:  ## remove the venv, caches and outputs/ runs
 	rm -rf $(VENV) .pytest_cache .ruff_cache build dist src/*.egg-info
