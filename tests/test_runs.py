@@ -336,3 +336,25 @@ def test_runs_in_an_empty_folder_says_so(tmp_path):
 def test_runs_in_a_missing_folder_exits_2(tmp_path):
     code, out = runs_in_process([str(tmp_path / "nope")])
     assert code == 2 and "No folder" in out
+
+
+def test_many_runs_are_one_aligned_plain_table(tree, tmp_path):
+    from dlx.runtable import RICH_ROWS
+
+    _, n = tree
+    good = read_metrics(n["S"])
+    many = tmp_path / "outputs"
+    for i in range(RICH_ROWS + 5):
+        run = copy_run(n["S"], many / f"r{i:03d}", {**good, "epochs_run": i})
+        stamp(run, i)
+    code, out = runs_in_process([str(many), "--last", str(RICH_ROWS + 1), "--sort", "-epochs_run"])
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0].startswith(f"{RICH_ROWS + 1} runs under") and lines[1].split()[:2] == [
+        "run",
+        "config",
+    ]
+    body = lines[3:]
+    assert len(body) == RICH_ROWS + 1 and body[0].split()[0] == f"r{RICH_ROWS + 4:03d}"
+    assert body[-1].split()[0] == "r004", "the last N, sorted"
+    assert len({line.index("completed") for line in body}) == 1, "one status column"

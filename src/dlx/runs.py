@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 STATUSES = ("completed", "stopped_early", "diverged", "interrupted", "failed", "pruned")
-# Where metrics.json's summary ends: the loop writes these two (big) keys last, indent=2.
+# Where metrics.json's summary ends: the loop writes these (big) keys last, indent=2. The
+# table stops before the config too; a filter on a config key reads on to the verdict.
+_CONFIG_KEY = b'\n  "config": '
 _TAIL_KEYS = (b'\n  "diagnosis": ', b'\n  "history": ')
 _SMALL = 8192  # below this a whole parse is as cheap as cutting
 _MAX_READ = 1 << 20  # the summary is within the first MiB of any metrics.json dlx writes
@@ -82,8 +84,11 @@ def _read_bytes(path: str, limit: int = _MAX_READ) -> tuple[bytes, int, bytes]:
         os.close(fd)
 
 
-def read_summary(path: str | Path) -> tuple[dict[str, Any] | None, str | None]:
-    """metrics.json without its history: (summary, None), or (None, what is wrong)."""
+def read_summary(
+    path: str | Path, with_config: bool = False
+) -> tuple[dict[str, Any] | None, str | None]:
+    """metrics.json without its history (and config): (summary, None), or (None, what is
+    wrong)."""
     try:
         head, size, tail = _read_bytes(str(path))
     except FileNotFoundError:
@@ -94,7 +99,8 @@ def read_summary(path: str | Path) -> tuple[dict[str, Any] | None, str | None]:
         return None, "metrics.json is truncated"
     data: Any = None
     if size > _SMALL:
-        cut = min((i for i in (head.find(k) for k in _TAIL_KEYS) if i > 0), default=-1)
+        keys = _TAIL_KEYS if with_config else (_CONFIG_KEY, *_TAIL_KEYS)
+        cut = min((i for i in (head.find(k) for k in keys) if i > 0), default=-1)
         if cut > 0:
             try:
                 data = json.loads(head[:cut].rstrip().rstrip(b",") + b"\n}")
@@ -232,6 +238,9 @@ class Run:
     def config(self) -> dict[str, Any]:
         """The run's composed config, flat: from metrics.json, else .hydra/config.yaml."""
         c = self.summary.get("config")
+        if c is None and not self.problem:  # the table's read stopped before it
+            c = (read_summary(self.path / "metrics.json", with_config=True)[0] or {}).get("config")
+            self.summary["config"] = c if c is not None else False  # read once
         if isinstance(c, dict):
             return c
         try:
@@ -315,5 +324,5 @@ def load_runs(directory: Path) -> list[Run]:
             runs.append(load_run(path, root, held))
         except OSError:  # vanished while we looked (a sweep cleaning up): not a run any more
             continue
-    runs.sort(key=lambda r: (r.time, r.path.parts))
+    runs.sort(key=lambda r: (r.time, r.name))
     return runs

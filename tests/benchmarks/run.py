@@ -5,6 +5,7 @@
     python tests/benchmarks/run.py --only 1,3 # some of them: 1 overhead, 2 start-up + 5 memory,
                                               # 3 sweep, 4 time to accuracy, fastpath,
                                               # imagefolder (the decode cache)
+                                              # runs (dlx runs on 1,000/10,000 folders)
     python tests/benchmarks/run.py --only advice  # the fit verdict's closed loop (not in the
                                               # default set: ~10 min of training runs)
 
@@ -29,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import Row, load_avg, machine_rows  # noqa: E402
 
-SECTIONS = ("1", "2", "3", "4", "fastpath", "imagefolder", "advice")
+SECTIONS = ("1", "2", "3", "4", "fastpath", "imagefolder", "runs", "advice")
 DEFAULT = tuple(s for s in SECTIONS if s != "advice")  # advice: on request (`--only advice`)
 
 
@@ -120,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     import advice
     import imagefolder
     import overhead
+    import runs_table
     import startup
     import sweeps
 
@@ -130,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         ("4", lambda: accuracy.run(args.quick, log)),
         ("fastpath", lambda: fastpath_rows(args.quick, args.repeats)),
         ("imagefolder", lambda: imagefolder.run(args.quick, args.repeats, log)),
+        ("runs", lambda: runs_table.run(args.quick, args.repeats, log)),
         ("advice", lambda: advice.run(args.quick, log)),
     ]
     for key, bench in plan:

@@ -63,8 +63,8 @@ def finish(
         "device": str(run.device),
         "parameters": {"trainable": trainable, "frozen": frozen},
         "choices": dict(choices or {}),
-        "config": flat_config(cfg),  # what `dlx runs --filter/--sort` and `dlx compare` read
         "error": error,
+        "config": flat_config(cfg),  # what `dlx runs --filter/--sort` and `dlx compare` read
         "diagnosis": diagnose(
             state.history,
             run.task,
