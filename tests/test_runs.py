@@ -197,6 +197,9 @@ def test_sweep_option_shows_the_swept_keys(tree):
     assert "4 runs" in out
     header = next(line for line in out.splitlines() if "config" in line)
     assert " opt " in header and " opt.lr " in header, "a column per swept key"
+    rows = [line for line in out.splitlines() if "completed" in line]
+    assert len(rows) == 4 and all(line.count("completed") == 1 for line in rows), out
+    assert all(line.count("│") == header.count("┃") for line in rows), "a cell per column"
 
 
 @pytest.mark.parametrize(

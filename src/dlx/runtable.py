@@ -196,7 +196,8 @@ def print_table(
         table.add_column(col, justify="right" if right else "left", no_wrap=right)
     for cells, status in rows:
         table.add_row(
-            *(escape(c) for c in cells), f"[{COLORS.get(status, 'yellow')}]{escape(cells[-1])}[/]"
+            *(escape(c) for c in cells[:-1]),
+            f"[{COLORS.get(status, 'yellow')}]{escape(cells[-1])}[/]",
         )
     console.print(table)
 
