@@ -50,8 +50,12 @@ class Terminal:
         )
 
     def _feed(self, data: bytes) -> None:
-        self.stream.feed(data)
-        self.frames.append(list(self.screen.display))
+        # one read can hold several redraws of the bar (each starts at a carriage return):
+        # the screen after each of them is a frame a person saw
+        for piece in re.split(rb"(?=\r)", data):
+            if piece:
+                self.stream.feed(piece)
+                self.frames.append(list(self.screen.display))
 
     def read_until(self, pattern: str, timeout: float = 300) -> None:
         """Read output until the screen shows `pattern` (a regex) on some line."""

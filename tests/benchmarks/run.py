@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import Row, load_avg, machine_rows  # noqa: E402
 
-SECTIONS = ("1", "2", "3", "4", "fastpath", "imagefolder", "runs", "advice")
+SECTIONS = ("1", "2", "3", "4", "fastpath", "imagefolder", "runs", "advice", "completion")
 DEFAULT = tuple(s for s in SECTIONS if s != "advice")  # advice: on request (`--only advice`)
 
 
@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     import accuracy
     import advice
+    import completion
     import imagefolder
     import overhead
     import runs_table
@@ -134,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         ("imagefolder", lambda: imagefolder.run(args.quick, args.repeats, log)),
         ("runs", lambda: runs_table.run(args.quick, args.repeats, log)),
         ("advice", lambda: advice.run(args.quick, log)),
+        ("completion", lambda: completion.run(args.quick, args.repeats, log)),
     ]
     for key, bench in plan:
         if key not in only:

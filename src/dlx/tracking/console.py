@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from contextlib import contextmanager
 from typing import Any
 
@@ -120,6 +121,7 @@ class RunConsole:
         self.progress: Progress | None = None
         self._task = None
         self._epochs = 0
+        self._first_step, self._drawn = True, 0.0
 
     def print(self, *args: Any, **kwargs: Any) -> None:
         if self.enabled:
@@ -160,12 +162,19 @@ class RunConsole:
         if self.progress is not None:
             # reset() replaces the task's fields: give all of them again
             self.progress.reset(self._task, epoch=epoch, epochs=self._epochs, loss="-", acc="")
+            self._first_step = True
 
     def tick(self) -> None:
-        """One optimizer step done: the bar's count moves (host-side, no device sync). The
-        bar redraws on its own clock (rich's refresh thread), not once per step."""
-        if self.progress is not None:
-            self.progress.advance(self._task)
+        """One optimizer step done: the bar's count moves (host-side, no device sync). It is
+        drawn at an epoch's first step and then at most every 1/20 s, so that a short epoch
+        (digits: 20 steps in a fraction of a second) is still seen moving."""
+        if self.progress is None:
+            return
+        self.progress.advance(self._task)
+        now = time.monotonic()
+        if self._first_step or now - self._drawn >= 0.05:
+            self._first_step, self._drawn = False, now
+            self.progress.refresh()
 
     def show(self, loss: float, acc: float | None = None) -> None:
         """The running loss (and accuracy) the loop has just read back from the device."""
