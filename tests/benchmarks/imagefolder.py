@@ -29,6 +29,7 @@ SMALL = (10_000, 32, 4)  # images, size, classes
 BIG = (40_000, 64, 4)  # 0.46 GiB of uint8 pixels (200,000 would take over an hour here)
 BUDGET_MB = 1280  # (c): the process's peak RSS may not pass this
 DATA_LIMIT_MB = 256  # (c): data.memory_limit_mb, what auto may hold in memory
+TIMEOUT = 3600  # per process: a loaded 2-core machine is slow
 
 
 def make_folder(root: Path, n: int, size: int, classes: int, seed: int = 0) -> Path:
@@ -76,7 +77,9 @@ def dlx_run(root: Path, size: int, epochs: int, out: Path, *extra: str):
         f"hydra.run.dir={run_dir}",
         *extra,
     ]
-    proc = check(run_proc(dlx_cmd(*args), cwd=out, env=bench_env()), "dlx train imagefolder")
+    proc = check(
+        run_proc(dlx_cmd(*args), cwd=out, env=bench_env(), timeout=TIMEOUT), "dlx train imagefolder"
+    )
     served = next(
         (ln for ln in proc.output.splitlines() if ln.startswith("data:") and "cache" in ln), ""
     )
@@ -89,7 +92,10 @@ def plain_run(root: Path, size: int, epochs: int, out: Path):
 
     proc = check(
         run_proc(
-            [sys.executable, script, str(root), str(size), str(epochs)], cwd=out, env=bench_env()
+            [sys.executable, script, str(root), str(size), str(epochs)],
+            cwd=out,
+            env=bench_env(),
+            timeout=TIMEOUT,
         ),
         "plain_imagefolder.py",
     )
