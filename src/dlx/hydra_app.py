@@ -20,7 +20,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from dlx.config import conf_dir, groups, hydra_error, register_resolvers
+from dlx.compose import conf_dir, groups, hydra_error, register_resolvers
 from dlx.errors import UserError, explain
 from dlx.failsafe import record_stop
 

@@ -185,7 +185,7 @@ def _out_dir(explicit: str | None, name: Any) -> Path:
         path = Path(explicit)
         path.mkdir(parents=True, exist_ok=True)
         return path
-    from dlx.config import _suffix
+    from dlx.compose import _suffix
 
     now = datetime.now()
     base = (

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from dlx.config import compose, conf_dir, validate
+from dlx.compose import compose, conf_dir
+from dlx.config import validate
 from dlx.hydra_app import sweep_combinations
 from dlx.runfolders import check_writable, free_space_at_start, override_value
 

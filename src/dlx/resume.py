@@ -9,7 +9,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from dlx.config import groups, hydra_error, validate
+from dlx.compose import groups, hydra_error
+from dlx.config import validate
 from dlx.errors import UserError
 from dlx.runfolders import check_writable
 

@@ -1,4 +1,5 @@
-"""What a run logs once at its start: the model summary and graph, sample images."""
+"""Pictures of a run: the model summary and graph at its start, the training images as the
+model sees them (augmented), the first conv layer's filters and feature maps."""
 
 from __future__ import annotations
 
@@ -7,8 +8,13 @@ import warnings
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import TensorDataset
 
+from dlx.data.augment import build_transform, images_of, per_sample
+from dlx.data.batch_augment import BatchAugment, NotBatchable
+from dlx.data.splits import denormalize
 from dlx.models import count_parameters
 
 
@@ -74,8 +80,6 @@ def log_start(tracker, console, model: nn.Module, data, example: torch.Tensor, c
         console.warn(note)
     augmented = bool((cfg.get("aug") or {}).get("transforms"))  # aug=none: no grid to show
     if data.is_image and augmented and getattr(tracker, "enabled", True):
-        from dlx.data.augment import sample_grid  # training images as the model sees them
-
         tracker.image("aug/train_samples", sample_grid(data, cfg.get("aug")))
 
 
@@ -121,7 +125,7 @@ def _tiles(x: torch.Tensor, side: int) -> torch.Tensor:
     if x.shape[-1] == side and x.shape[-2] == side:
         return x
     mode = "nearest" if side >= x.shape[-1] else "area"
-    return torch.nn.functional.interpolate(x, size=(side, side), mode=mode)
+    return F.interpolate(x, size=(side, side), mode=mode)
 
 
 @torch.no_grad()
@@ -163,3 +167,35 @@ def log_conv_layer(
         tiles += [img, *_tiles(m.unsqueeze(1), side).expand(-1, 3, -1, -1)]
     grid = image_grid(tiles, nrow=fmap.shape[1] + 1, padding=2, pad_value=1.0)
     tracker.image(f"feature_maps/{name}", grid, step)
+
+
+def sample_grid(data, aug_cfg: Any, images: int = 8, draws: int = 4) -> torch.Tensor:
+    """A (3, H, W) grid in [0, 1] of training images as the model sees them: with augmentation,
+    `images` columns each drawn `draws` times (one row per draw); without, 32 images.
+
+    Call after `build_batch_augment` (a per-sample training split is already augmented). Draws
+    come from a fixed seed and leave the run's random state untouched.
+    """
+    ds = data.train
+    compose = build_transform(aug_cfg)
+    augmented = compose is not None
+    k = min(images if augmented else images * draws, len(ds))
+    idx = list(range(k)) * (draws if augmented else 1)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        if isinstance(ds, TensorDataset):
+            x = images_of(ds, idx)
+            if augmented:
+                transforms = list(compose.transforms)
+                try:
+                    batch = BatchAugment.build(transforms, data.mean, data.std, torch.device("cpu"))
+                    x = batch(x, torch.Generator().manual_seed(0))
+                except NotBatchable:
+                    one_by_one = per_sample(ds, transforms, data)
+                    x = torch.stack([one_by_one[i][0] for i in idx])
+        else:
+            x = torch.stack([ds[i][0] for i in idx])
+    x = denormalize(x.float(), data.mean, data.std).clamp(0, 1)
+    if x.shape[-1] < 48:  # tiny images (digits' 8x8) become visible
+        x = F.interpolate(x, scale_factor=math.ceil(48 / x.shape[-1]), mode="nearest")
+    return image_grid(x, nrow=k if augmented else images, padding=2, pad_value=1.0)

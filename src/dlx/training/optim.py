@@ -10,10 +10,6 @@ from torch import nn
 from dlx.config import to_plain
 from dlx.errors import UserError
 
-# opt.* keys that are dlx's, not the optimizer's.
-OPT_RUN_KEYS = ("backbone_lr_mult",)
-
-
 def param_groups(
     model: nn.Module, lr: float, backbone_lr_mult: float = 1.0
 ) -> list[dict[str, Any]]:
