@@ -1,8 +1,8 @@
 """The Hydra app: `dlx train` and `dlx sweep` run `task` through `hydra.main`, so Hydra owns
 the run folder, `.hydra/`, multirun, sweepers and launchers.
 
-This is the one module that uses Hydra's private APIs (`hydra._internal`); a Hydra upgrade
-that moves them breaks here and nowhere else.
+What it needs of Hydra's private APIs is in `dlx.hydra_internals` (which, unlike this module,
+never reaches the training loop: preflight uses it too).
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from dlx.compose import conf_dir, groups, hydra_error, register_resolvers
+from dlx.compose import conf_dir, groups, register_resolvers
 from dlx.errors import UserError, explain
 from dlx.failsafe import record_stop
+from dlx.hydra_internals import no_mode_probe, sweep_combinations  # noqa: F401 (re-exported)
 
 log = logging.getLogger("dlx")
 
@@ -157,7 +157,7 @@ def run_hydra(overrides: list[str], multirun: bool = False, config_dir: str | No
     # boundary instead of Hydra's traceback printer.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
-        with _no_mode_probe(overrides, config_dir):
+        with no_mode_probe(overrides, config_dir):
             main()
     finally:
         sys.argv = saved_argv
@@ -166,38 +166,3 @@ def run_hydra(overrides: list[str], multirun: bool = False, config_dir: str | No
         else:
             os.environ["HYDRA_FULL_ERROR"] = saved_full_error
         GlobalHydra.instance().clear()
-
-
-@contextlib.contextmanager
-def _no_mode_probe(overrides: list[str], config_dir: str | None) -> Iterator[None]:
-    """hydra.main composes the whole config once only to read `hydra.mode`, then composes it
-    again to run (~0.2 s of every start). dlx's own configs never set `hydra.mode`, so where
-    neither an override nor a user's --config-dir can set it, the probe's answer is known: unset
-    (None), and Hydra goes on exactly as after its probe."""
-    if config_dir or any("hydra.mode" in o for o in overrides):
-        yield
-        return
-    from hydra._internal.hydra import Hydra
-
-    probe = Hydra.get_mode
-    Hydra.get_mode = lambda self, config_name, overrides: None
-    try:
-        yield
-    finally:
-        Hydra.get_mode = probe
-
-
-def sweep_combinations(overrides: list[str]) -> list[list[str]]:
-    """Expand grid sweeps (`a=1,2 b=x,y`) into the trials' override lists, for preflight."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-    except Exception as exc:
-        raise hydra_error(exc, overrides) from None
-    try:
-        batches = BasicSweeper.split_arguments(parsed, None)
-    except Exception:  # interval()/tag() sweeps: validate the fixed part only
-        return [[o.input_line for o in parsed if not o.is_sweep_override()]]
-    return [list(combo) for batch in batches for combo in batch]

@@ -26,7 +26,7 @@ _RUN = frozenset({"init", "min_input_size", "unfreeze_at_epoch"})
 @functools.cache
 def _shipped() -> dict[str, tuple[str, frozenset[str]]]:
     """_target_ -> (option name, the keys of its YAML) for conf/model/*.yaml."""
-    from dlx.config import conf_dir
+    from dlx.compose import conf_dir
 
     out = {}
     for path in sorted((conf_dir() / "model").glob("*.yaml")):

@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dlx.compose import compose, conf_dir
 from dlx.config import validate
-from dlx.hydra_app import sweep_combinations
+from dlx.hydra_internals import sweep_combinations
 from dlx.runfolders import check_writable, free_space_at_start, override_value
 
 
@@ -52,7 +52,7 @@ def preflight_with_folders(
 
     for trial in sized:  # sizes nobody can allocate: refused before anything is built
         check_capacity(trial, device)
-    from dlx.training.distributed import check_devices
+    from dlx.training.world import check_devices
 
     check_devices(cfg, multirun)
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"

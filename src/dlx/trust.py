@@ -318,7 +318,7 @@ def check_sweep_overrides(overrides: list[str], config_dir: str | None, source: 
     composed config is checked like a run folder's (a `_target_` can hide in a value, e.g.
     `model.junk={_target_: ...}`, or be built by an interpolation)."""
     from dlx.config import compose
-    from dlx.hydra_app import sweep_combinations
+    from dlx.hydra_internals import sweep_combinations
 
     user = user_targets(config_dir)
     for combo in sweep_combinations(overrides)[:64]:

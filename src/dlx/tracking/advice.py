@@ -224,7 +224,7 @@ def passes_preflight(overrides: list[str], config_dir: str | None) -> bool:
     from hydra.core.singleton import Singleton
 
     from dlx.errors import UserError
-    from dlx.launch import preflight
+    from dlx.preflight import preflight
 
     saved = Singleton._instances.get(GlobalHydra)
     saved_hydra = saved.hydra if saved is not None else None

@@ -10,6 +10,7 @@ from torch import nn
 from dlx.config import to_plain
 from dlx.errors import UserError
 
+
 def param_groups(
     model: nn.Module, lr: float, backbone_lr_mult: float = 1.0
 ) -> list[dict[str, Any]]:
