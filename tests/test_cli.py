@@ -177,7 +177,13 @@ def test_completion_of_keys_groups_and_a_config_dir(tmp_path):
 
 
 def test_install_and_show_completion_are_there(tmp_path):
-    out = run_dlx(["--show-completion", "bash"], tmp_path, check=0).stdout
+    # Typer finds the shell among the command's parents, as for a user typing it in bash.
+    proc = subprocess.run(
+        ["bash", "-c", f"{' '.join(DLX)} --show-completion; exit $?"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
     assert "_DLX_COMPLETE=complete_bash" in out
     assert "--install-completion" in run_dlx(["--help"], tmp_path, check=0).stdout
 

@@ -46,8 +46,12 @@ def test_the_quick_exit_still_runs_exit_handlers_and_flushes_everything(tmp_path
         check=0,
     )
     assert marker.exists(), "an atexit handler did not run"
-    assert "dlx run summary" in proc.stdout and proc.stdout.rstrip().endswith("┘")
-    assert (run / "train.log").read_text().rstrip().splitlines()[-1].endswith(f"run folder: {run}")
+    # the summary box, then (when the verdict has advice) its commands: the last thing printed
+    last = proc.stdout.rstrip().splitlines()[-1]
+    assert "dlx run summary" in proc.stdout and (last.endswith("┘") or last.startswith("  dlx "))
+    log = (run / "train.log").read_text().rstrip().splitlines()
+    assert any(line.endswith(f"run folder: {run}") for line in log)
+    assert log[-1].endswith(f"run folder: {run}") or log[-1].endswith(last.strip())
     marker.unlink()
     bad = run_dlx(["train", "epochs=0", f"hydra.run.dir={tmp_path / 'bad'}"], tmp_path, env=env)
     assert bad.returncode == 2 and "epochs" in bad.stderr and marker.exists()
