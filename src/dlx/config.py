@@ -175,7 +175,9 @@ RULES: dict[str, tuple[Check, str]] = {
     "sched.patience": _rule(lambda v: _int(v) and v >= 0, "an integer >= 0"),
     "sched.eta_min": _rule(nonneg, "a number >= 0"),
     "sched.pct_start": _rule(fraction, "a number in (0, 1)"),
-    "sched.T_max": _rule(positive_int, "an integer >= 1"),
+    "sched.T_max": _rule(
+        _none_or_positive_int, "null (the epochs after warmup) or an integer >= 1"
+    ),
     "sched.max_lr": _rule(positive, "a number > 0"),
     "name": _rule(
         lambda v: (
@@ -193,6 +195,23 @@ RULES: dict[str, tuple[Check, str]] = {
     "log.graph": _rule(lambda v: isinstance(v, bool), "true | false"),
     "log.every_n_steps": _rule(positive_int, "an integer >= 1"),
     "log.grad_norm_every": _rule(lambda v: _int(v) and v >= 0, "an integer >= 0 (0 = off)"),
+    # training knobs (dlx.training.clipping, accumulation, warmup, ema, determinism; data.mixing)
+    "grad_clip": _rule(lambda v: v is None or positive(v), "null (off) or a number > 0"),
+    "grad_accum": _rule(positive_int, "an integer >= 1 that divides batch_size"),
+    "label_smoothing": _rule(lambda v: _num(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "ema.decay": _rule(lambda v: v is None or fraction(v), "null (off) or a number in (0, 1)"),
+    "sched.warmup_epochs": _rule(lambda v: _int(v) and v >= 0, "an integer >= 0 (0 = off)"),
+    "aug.mixup": _rule(nonneg, "a number >= 0 (Beta alpha, e.g. 0.2; 0 = off)"),
+    "aug.cutmix": _rule(nonneg, "a number >= 0 (Beta alpha, e.g. 1.0; 0 = off)"),
+    "deterministic": _rule(lambda v: isinstance(v, bool), "true | false"),
+    "debug.limit_batches": _rule(
+        lambda v: v is None or positive_int(v) or (_num(v) and isinstance(v, float) and 0 < v <= 1),
+        "null (all), an integer >= 1 (batches) or a number in (0, 1] (a share of them)",
+    ),
+    "debug.checkpoints": _rule(lambda v: isinstance(v, bool), "true | false"),
+    "debug.overfit_batches": _rule(lambda v: _int(v) and v >= 0, "an integer >= 0 (0 = off)"),
+    "debug.profile_steps": _rule(lambda v: _int(v) and v >= 0, "an integer >= 0 (0 = off)"),
+    "debug.anomaly": _rule(lambda v: isinstance(v, bool), "true | false"),
 }
 
 
@@ -252,6 +271,28 @@ def validate(cfg: DictConfig) -> None:
     from dlx.modelkeys import check_model_keys  # a preset made for another model: exit 2
 
     check_model_keys(cfg)
+    _check_knobs(cfg)
+
+
+def _check_knobs(cfg: DictConfig) -> None:
+    """Rules that relate two keys of the training knobs."""
+    accum, batch = cfg.get("grad_accum", 1), cfg.get("batch_size")
+    if _int(accum) and _int(batch) and accum > 1 and batch % accum:
+        lower, upper = batch - batch % accum, batch - batch % accum + accum
+        raise UserError(
+            f"`grad_accum={accum}` must divide batch_size={batch}: batch_size stays the "
+            f"effective batch, cut into {accum} equal micro-batches. Use batch_size="
+            f"{lower or upper} or {upper}, or a grad_accum that divides {batch}.",
+            key="grad_accum",
+        )
+    warm = OmegaConf.select(cfg, "sched.warmup_epochs", default=0)
+    epochs = cfg.get("epochs")
+    if _int(warm) and _int(epochs) and warm and warm >= epochs:
+        raise UserError(
+            f"`sched.warmup_epochs={warm}` leaves no epoch for training at the full lr "
+            f"(epochs={epochs}); use a value below {epochs}.",
+            key="sched.warmup_epochs",
+        )
 
 
 def to_plain(cfg: DictConfig | dict) -> dict[str, Any]:

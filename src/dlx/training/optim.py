@@ -91,7 +91,7 @@ def unfreeze(
         (g for g in optimizer.param_groups if g.get("name") == "head"), optimizer.param_groups[-1]
     )
     group: dict[str, Any] = {"params": new, "name": "unfrozen", "lr": ref["lr"] * backbone_lr_mult}
-    for key in ("initial_lr", "max_lr", "min_lr"):  # what schedulers keep per group
+    for key in ("initial_lr", "max_lr", "min_lr", "warmup_target"):  # what schedulers keep
         if key in ref:
             group[key] = ref[key] * backbone_lr_mult
     for key, value in ref.items():  # betas, momentum, weight decay, ...: as for the rest
@@ -123,22 +123,36 @@ def build_scheduler(
 
     kwargs = to_plain(sched_cfg)
     name = kwargs.pop("name", "none")
+    kwargs.pop("warmup_epochs", None)  # dlx's (dlx.training.warmup), not the scheduler's
     if name == "none" or "_target_" not in kwargs:
         return None, None
+    if "T_max" in kwargs and kwargs["T_max"] is None:  # cosine: over the epochs it is given
+        kwargs["T_max"] = max(1, epochs)
     if name == "onecycle":
         kwargs.update(epochs=epochs, steps_per_epoch=steps_per_epoch)
         return instantiate(kwargs)(optimizer), "batch"
     return instantiate(kwargs)(optimizer), ("plateau" if name == "plateau" else "epoch")
 
 
-def build_loss(name: str, task: str) -> nn.Module:
+def build_loss(name: str, task: str, label_smoothing: float = 0.0) -> nn.Module:
+    """The training loss; `label_smoothing` > 0 moves that share of each target's mass onto
+    all classes evenly (cross-entropy only). Validation and test use it unsmoothed."""
     if name == "auto":
         name = "cross_entropy" if task == "classification" else "mse"
     if name == "cross_entropy" and task != "classification":
         raise UserError(
             "`loss=cross_entropy` needs a classification dataset; use loss=mse.", key="loss"
         )
-    return nn.CrossEntropyLoss() if name == "cross_entropy" else _MSE()
+    if label_smoothing and name != "cross_entropy":
+        raise UserError(
+            f"`label_smoothing={label_smoothing:g}` smooths class targets: it needs a "
+            f"classification dataset with loss=cross_entropy (this run uses loss={name}). "
+            "Use label_smoothing=0.",
+            key="label_smoothing",
+        )
+    if name == "cross_entropy":
+        return nn.CrossEntropyLoss(label_smoothing=float(label_smoothing))
+    return _MSE()
 
 
 class _MSE(nn.Module):

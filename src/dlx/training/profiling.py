@@ -1,0 +1,70 @@
+"""`debug=profiler`: torch.profiler over a few training steps.
+
+The trace goes to `RUN_DIR/profiler/*.pt.trace.json` (`tensorboard_trace_handler`): open it in
+TensorBoard's PyTorch profiler plugin (`pip install torch-tb-profiler`, then `dlx board`) or
+drag it into chrome://tracing or ui.perfetto.dev. At the end a table of the top ops (by
+their own time) is printed and kept as `profiler/top_ops.txt`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+WAIT, WARMUP = 1, 1  # the first step pays one-off costs; the second warms the profiler up
+
+
+class StepProfiler:
+    """Profile `steps` training steps, after WAIT + WARMUP; call `step()` after each one."""
+
+    def __init__(self, steps: int, out_dir: Path, device: torch.device, console: Any) -> None:
+        from torch.profiler import ProfilerActivity, profile, schedule, tensorboard_trace_handler
+
+        self.out_dir, self.console, self.steps = Path(out_dir), console, int(steps)
+        activities = [ProfilerActivity.CPU]
+        if device.type == "cuda":
+            activities.append(ProfilerActivity.CUDA)
+        self.sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.prof = profile(
+            activities=activities,
+            schedule=schedule(wait=WAIT, warmup=WARMUP, active=self.steps, repeat=1),
+            on_trace_ready=tensorboard_trace_handler(str(self.out_dir)),
+            record_shapes=True,
+        )
+        self.prof.__enter__()
+        self.left = WAIT + WARMUP + self.steps
+
+    def step(self) -> None:
+        if self.prof is None:
+            return
+        self.prof.step()
+        self.left -= 1
+        if self.left <= 0:
+            self.close()
+
+    def close(self) -> None:
+        """Stop (also when the run had fewer steps), then print and save the top ops."""
+        if self.prof is None:
+            return
+        prof, self.prof = self.prof, None
+        prof.__exit__(None, None, None)
+        events = prof.key_averages()
+        if not len(events):
+            self.console.print(
+                f"profiler: fewer than {WAIT + WARMUP + 1} training steps ran: nothing profiled."
+            )
+            return
+        table = events.table(sort_by=self.sort, row_limit=15)
+        (self.out_dir / "top_ops.txt").write_text(table + "\n")
+        traces = sorted(p.name for p in self.out_dir.glob("*.pt.trace.json"))
+        self.console.print(
+            f"profiler: top ops over {self.steps} steps (trace: {self.out_dir}/"
+            f"{traces[-1] if traces else '?'}; view it with TensorBoard's profiler plugin or "
+            "chrome://tracing):",
+            markup=False,
+            highlight=False,
+        )
+        self.console.print(table, markup=False, highlight=False)
