@@ -100,16 +100,40 @@ EQUIV = [
 ]
 
 
-@pytest.fixture(scope="module")
-def ctrl_c_run(tmp_path_factory):
-    """A run of EQUIV stopped by a real SIGINT once epoch 3 is saved (a user's Ctrl-C)."""
-    root = tmp_path_factory.mktemp("ctrl_c")
+# Every training knob on, with state to carry over: the EMA, warmup (interrupted halfway),
+# the MixUp/CutMix draws (torch's RNG), plus clipping, accumulation and label smoothing.
+EQUIV_KNOBS = [
+    *FAST,
+    "model=mlp",
+    "epochs=6",
+    "batch_size=16",
+    "sched=cosine",
+    "sched.warmup_epochs=4",
+    "grad_clip=0.5",
+    "grad_accum=2",
+    "label_smoothing=0.1",
+    "ema.decay=0.9",
+    "aug.mixup=0.2",
+    "aug.cutmix=1.0",
+    "deterministic=true",
+    "early_stopping.patience=10",
+]
+
+
+def _interrupt_after_epoch_3(root: Path, args: list[str]) -> tuple[Path, int, str]:
+    root.mkdir(parents=True, exist_ok=True)
     run, out = root / "run", root / "out.txt"
-    proc = _start(["train", *EQUIV, f"hydra.run.dir={run}"], root, out)
+    proc = _start(["train", *args, f"hydra.run.dir={run}"], root, out)
     assert _wait_for(lambda: _saved_epoch(run) >= 3, proc), out.read_text()[-3000:]
     proc.send_signal(signal.SIGINT)
     code = proc.wait(timeout=300)
     return run, code, out.read_text()
+
+
+@pytest.fixture(scope="module")
+def ctrl_c_run(tmp_path_factory):
+    """A run of EQUIV stopped by a real SIGINT once epoch 3 is saved (a user's Ctrl-C)."""
+    return _interrupt_after_epoch_3(tmp_path_factory.mktemp("ctrl_c"), EQUIV)
 
 
 def test_ctrl_c_mid_run_exits_130_saves_and_writes_interrupted(ctrl_c_run):
@@ -127,22 +151,37 @@ def test_ctrl_c_mid_run_exits_130_saves_and_writes_interrupted(ctrl_c_run):
 def test_resume_after_ctrl_c_gives_the_same_weights_and_metrics_as_an_unbroken_run(
     ctrl_c_run, tmp_path
 ):
+    _assert_resume_equals_unbroken(EQUIV, ctrl_c_run[0], tmp_path)
+
+
+def test_resume_with_every_training_knob_on_equals_the_unbroken_run(tmp_path):
+    run, code, out = _interrupt_after_epoch_3(tmp_path / "first", EQUIV_KNOBS)
+    assert code == 130, out[-3000:]
+    saved = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert saved["warmup"]["done"] < saved["warmup"]["steps"], "stopped halfway through warmup"
+    straight = _assert_resume_equals_unbroken(EQUIV_KNOBS, run, tmp_path)
+    ema = torch.load(straight / "checkpoints" / "last.pt", weights_only=True)["ema"]["model"]
+    assert not _same_weights(ema, _weights(straight)), "the EMA is its own set of weights"
+
+
+def _assert_resume_equals_unbroken(args: list[str], interrupted: Path, tmp_path: Path) -> Path:
     from typer.testing import CliRunner
 
     import dlx
     from dlx.cli import app
 
     straight = tmp_path / "straight"
-    assert dlx.train([*EQUIV, f"hydra.run.dir={straight}"])["status"] == "completed"
+    assert dlx.train([*args, f"hydra.run.dir={straight}"])["status"] == "completed"
     broken = tmp_path / "broken"
-    shutil.copytree(ctrl_c_run[0], broken)
+    shutil.copytree(interrupted, broken)
 
     result = CliRunner().invoke(app, ["train", "--resume", str(broken)])
     assert result.exit_code == 0, result.output
     assert "resuming from epoch" in result.output
 
     a, b = read_metrics(straight), read_metrics(broken)
-    a.pop("wall_time_s"), b.pop("wall_time_s")
+    for timing in ("wall_time_s", "perf"):  # clocks, not results
+        a.pop(timing), b.pop(timing)
     assert b["status"] == "completed" and b["epochs_run"] == 6
     assert a == b, "metrics differ between the unbroken and the resumed run"
     assert _same_weights(_weights(straight), _weights(broken)), "final weights differ"
@@ -157,6 +196,9 @@ def test_resume_after_ctrl_c_gives_the_same_weights_and_metrics_as_an_unbroken_r
     assert grad_tags
     for tag in grad_tags:
         assert tags_b[tag] == tags_a[tag], f"{tag}: steps lost or logged twice after resume"
+    for tag in ("lr", *(t for t in tags_a if t.startswith("grad_clip/"))):
+        assert tags_b[tag] == tags_a[tag], f"{tag} differs after resume"
+    return straight
 
 
 def test_sigterm_mid_run_stops_cleanly_with_130(tmp_path):

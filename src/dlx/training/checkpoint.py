@@ -289,15 +289,19 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"][:n]])
 
 
-def snapshot(run: Run) -> dict[str, Any]:
+def snapshot(run: Run, best: bool = False) -> dict[str, Any]:
     """Everything `restore` needs to continue `run` exactly as if it had never stopped."""
     rng = rng_state()
     rng["loader"] = run.shuffle_gen.get_state()
     state = run.state
+    ema = run.knobs.ema
     return {
-        "model": run.model.state_dict(),
+        # best.pt: the weights that were validated (the EMA's when on); last.pt: the raw
+        # weights training goes on from, with the EMA beside them
+        "model": (run.eval_model if best else run.model).state_dict(),
+        "ema": ema.state_dict() if ema is not None else None,
         "optimizer": run.optimizer.state_dict(),
-        "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
+        **run.schedule.state_dict(),  # "scheduler" and "warmup"
         "scaler": run.scaler.state_dict() if run.scaler is not None else None,
         "early_stopping": run.stopper.state_dict(),
         "run": {
@@ -313,8 +317,8 @@ def snapshot(run: Run) -> dict[str, Any]:
 
 def save_run(run: Run, name: str) -> None:
     """checkpoints/NAME (last.pt, best.pt) of `run`; rank 0 alone writes."""
-    if run.dist.is_main:
-        save(run.ckpt_dir / name, snapshot(run))
+    if run.dist.is_main and run.knobs.debug.checkpoints:  # debug=fdr writes none
+        save(run.ckpt_dir / name, snapshot(run, best=name == "best.pt"))
 
 
 def restore(run: Run, path: Path) -> None:
@@ -332,8 +336,9 @@ def restore(run: Run, path: Path) -> None:
         mult = float(run.cfg.opt.get("backbone_lr_mult", 1.0))
         unfreeze(run.model, run.optimizer, run.scheduler, mult)
     load_optimizer_state(run.optimizer, saved["optimizer"], path)
-    if run.scheduler is not None and saved.get("scheduler"):
-        run.scheduler.load_state_dict(saved["scheduler"])
+    run.schedule.load_state_dict(saved)  # the scheduler's state and warmup's
+    if run.knobs.ema is not None and saved.get("ema"):
+        run.knobs.ema.load_state_dict(saved["ema"])
     if run.scaler is not None and saved.get("scaler"):
         run.scaler.load_state_dict(saved["scaler"])
     run.stopper.load_state_dict(saved["early_stopping"])

@@ -9,10 +9,12 @@ so `deterministic_mode` puts back what was there (sweeps run many trials in one 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 
@@ -61,3 +63,14 @@ def refusal(exc: BaseException) -> UserError | None:
         "deterministic=false, or a model/device that avoids the op (e.g. device=cpu).",
         key="deterministic",
     )
+
+
+def deterministic_if_asked(fit: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate `fit(cfg, ...)`: the whole run under `deterministic_mode(cfg.deterministic)`."""
+
+    @functools.wraps(fit)
+    def run(cfg: Any, *args: Any, **kwargs: Any) -> Any:
+        with deterministic_mode(bool(cfg.get("deterministic", False))):
+            return fit(cfg, *args, **kwargs)
+
+    return run

@@ -117,7 +117,8 @@ def speed_notes(cfg: Any, device: torch.device, is_image: bool) -> list[str]:
 def tune_backends(device: torch.device) -> None:
     """cuDNN picks the fastest convolution algorithm for each input shape (a run's batches
     share one shape, so the search is paid once)."""
-    if device.type == "cuda":
+    # not under deterministic=true: the search may pick another algorithm in the next run
+    if device.type == "cuda" and not torch.are_deterministic_algorithms_enabled():
         torch.backends.cudnn.benchmark = True
 
 

@@ -17,6 +17,7 @@ from dlx.tracking.diagnostics import diagnose, diagnosis_markdown
 from dlx.tracking.tensorboard import run_hparams
 from dlx.tracking.visuals import log_conv_layer
 from dlx.training import checkpoint
+from dlx.training.debug import overfit_verdict
 from dlx.training.run import Run, evaluate, predict
 
 TESTED = ("completed", "stopped_early", "pruned")  # a run that ended well gets its test
@@ -27,17 +28,20 @@ def finish(
 ) -> dict[str, Any]:
     """Test (best.pt's weights when early_stopping.restore_best), figures, metrics.json."""
     cfg, state, stopper, tracker, data = run.cfg, run.state, run.stopper, run.tracker, run.data
+    if run.knobs.profiler is not None:  # a run that ended inside the profiled steps
+        run.knobs.profiler.close()
     test_stats = None
+    model = run.eval_model  # the weight EMA when on
     if status in TESTED:
         test_ckpt = "last"
         if stopper.restore_best and run.best_weights is not None:
-            run.model.load_state_dict(run.best_weights)
+            model.load_state_dict(run.best_weights)
             test_ckpt = "best"
         test_stats = evaluate(
-            run.model, run.test_loader, run.loss_fn, run.task, run.device, cfg.precision
+            model, run.test_loader, run.loss_fn, run.task, run.device, cfg.precision
         )
         test_stats["checkpoint"] = test_ckpt
-        log_conv_layer(tracker, run.model, run.example, state.epoch)  # what the filters learned
+        log_conv_layer(tracker, model, run.example, state.epoch)  # what the filters learned
         if data.true_fn is not None and run.dist.is_main:
             _fit_figure(run)
     elif status == "interrupted":
@@ -76,6 +80,7 @@ def finish(
             run_dir=run.run_dir,
         ),
         "history": state.history,
+        **knob_metrics(run),
     }
     if run.dist.is_main:
         tracker.text("diagnosis", diagnosis_markdown(metrics["diagnosis"]), state.epoch)
@@ -101,11 +106,28 @@ def _fit_figure(run: Run) -> None:
     fig = fit_figure(
         x.squeeze(1),
         run.data.true_fn(x).squeeze(1),
-        predict(run.model, x, run.device).squeeze(1),
+        predict(run.eval_model, x, run.device).squeeze(1),
         xt.squeeze(1),
         yt.squeeze(1),
     )
     run.tracker.figure("fit", fig, run.state.epoch)
+
+
+def knob_metrics(run: Run) -> dict[str, Any]:
+    """Throughput, the batches each split ran, and under debug=overfit the verdict (printed)."""
+    speeds = run.knobs.throughput  # this process's epochs (a resumed run measures its own)
+    loaders = {"train": run.train_loader, "val": run.val_loader, "test": run.test_loader}
+    out: dict[str, Any] = {
+        "perf": {"samples_per_s": round(sum(speeds) / len(speeds), 1) if speeds else None},
+        "debug": {"batches": {k: len(v) for k, v in loaders.items()}},
+    }
+    if run.knobs.debug.overfit_batches:
+        last = run.state.history[-1]["train"]["loss"] if run.state.history else None
+        verdict = overfit_verdict(run.state.initial_loss, last, len(run.train_loader))
+        out["debug"]["overfit"] = verdict
+        run.console.print(f"[bold]{verdict['line']}[/]")
+        run.tracker.text("debug/overfit", verdict["line"], run.state.epoch)
+    return out
 
 
 def flat_hparams(cfg: DictConfig) -> dict[str, Any]:

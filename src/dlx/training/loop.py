@@ -23,6 +23,7 @@ from dlx.errors import UserError
 from dlx.tracking.console import RunConsole
 from dlx.tracking.visuals import log_conv_layer, log_start
 from dlx.training import checkpoint
+from dlx.training.determinism import deterministic_if_asked
 from dlx.training.finish import finish, flat_hparams, write_metrics
 from dlx.training.hooks import EpochEnd, epoch_end, epoch_start
 from dlx.training.optim import head_lr
@@ -35,6 +36,7 @@ class Diverged(Exception):
     pass
 
 
+@deterministic_if_asked  # deterministic=true: torch's deterministic algorithms for the run
 def fit(
     cfg: DictConfig,
     run_dir: str | Path,
@@ -55,7 +57,11 @@ def fit(
     last_epoch = cfg.epochs
     if run.stopper.fired:  # resumed after early stopping fired: nothing is left to train
         status, last_epoch = "stopped_early", run.state.epoch
-    with StopRequested() as stop, run.console.live(cfg.epochs, len(run.train_loader)):
+    with (
+        StopRequested() as stop,
+        run.console.live(cfg.epochs, len(run.train_loader)),
+        run.knobs.detecting(),  # debug=anomaly
+    ):
         try:
             for epoch in range(run.state.epoch + 1, last_epoch + 1):
                 epoch_start(run.hooks, epoch)
@@ -120,6 +126,7 @@ def train_epoch(run: Run, stop: StopRequested) -> dict[str, float] | None:
     Ctrl-C asked the run to stop."""
     # locals: the loop body runs thousands of times an epoch
     s, state, dist, device, console = run.step, run.state, run.dist, run.device, run.console
+    mix, anomaly = run.knobs.mix, run.knobs.anomaly
     classify = run.task == "classification"
     limit = float(run.cfg.divergence_factor)
     # the bar's loss and the divergence check read the device every `every` steps; a short
@@ -131,16 +138,27 @@ def train_epoch(run: Run, stop: StopRequested) -> dict[str, float] | None:
     correct = torch.zeros((), device=device, dtype=torch.long)
     worst = torch.zeros((), device=device)
     seen = 0
+    t0 = time.perf_counter()
     for i, (xb, yb) in enumerate(run.train_loader, start=1):
         xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+        labels = yb
+        if mix is not None:  # MixUp/CutMix: soft targets; the dominant label counts as right
+            xb, yb = mix(xb, yb)
+            labels = yb.argmax(1)
         state.global_step += 1  # the step being taken: the gradient monitor logs under it
-        out, data_loss = train_step(s, xb, yb)
+        try:
+            out, data_loss = train_step(s, xb, yb)
+        except RuntimeError as exc:  # debug=anomaly: a NaN in backward, named
+            found = anomaly.message(exc, state.global_step) if anomaly else None
+            if found is None:
+                raise
+            raise Diverged(found) from None
         d = dist.mean(data_loss.detach().float())  # the global batch's loss, on every rank
         loss_sum += d * len(yb)
         worst = torch.maximum(worst, d)  # NaN propagates: caught at the next check
         seen += len(yb)
         if classify:
-            correct += (out.argmax(1) == yb).sum()
+            correct += (out.argmax(1) == labels).sum()
         if state.initial_loss is None:
             state.initial_loss = d.item()  # one sync, once: the reference for divergence
             check_divergence(state.initial_loss, state, limit)
@@ -153,6 +171,8 @@ def train_epoch(run: Run, stop: StopRequested) -> dict[str, float] | None:
         if (dist.world_size == 1 or i % every == 0) and dist.agree(stop.requested, device):
             return None
     check_divergence(worst.item(), state, limit)
+    # that .item() waited for the device: the clock now measures the epoch's real work
+    run.knobs.throughput.append(seen * dist.world_size / max(time.perf_counter() - t0, 1e-9))
     stats = {"loss": loss_sum.item() / max(seen, 1)}
     if classify:
         stats["acc"] = dist.mean(correct.float() / max(seen, 1)).item()
@@ -162,21 +182,20 @@ def train_epoch(run: Run, stop: StopRequested) -> dict[str, float] | None:
 def end_epoch(run: Run, epoch: int, train_stats: dict[str, float]) -> str | None:
     """Validate, step an epoch-wise scheduler, keep the best, save, log, and ask the hooks;
     returns the status that stops the run (None: train on)."""
-    cfg, state, stopper, tracker = run.cfg, run.state, run.stopper, run.tracker
+    cfg, state, stopper, tracker, knobs = run.cfg, run.state, run.stopper, run.tracker, run.knobs
+    if knobs.profiler is not None:  # debug=profiler: the first epoch's steps at most
+        knobs.profiler.close()
     val_stats = evaluate(
-        run.model, run.val_loader, run.loss_fn, run.task, run.device, cfg.precision
+        run.eval_model, run.val_loader, run.loss_fn, run.task, run.device, cfg.precision
     )
     lr = head_lr(run.optimizer)  # the lr this epoch trained with, before the scheduler moves it
-    if run.sched_when == "epoch":
-        run.scheduler.step()
-    elif run.sched_when == "plateau":
-        run.scheduler.step(val_stats["loss"])
+    run.schedule.after_epoch(epoch, val_stats["loss"])  # epoch-wise, once warmup is over
     state.epoch = epoch
     state.history.append({"epoch": epoch, "train": train_stats, "val": val_stats, "lr": lr})
     value = val_stats[stopper.monitor.split("/", 1)[1]]
     best = stopper.update(epoch, value)
     if best:
-        run.best_weights = copy.deepcopy(run.model.state_dict())
+        run.best_weights = copy.deepcopy(run.eval_model.state_dict())
         checkpoint.save_run(run, "best.pt")
     checkpoint.save_run(run, "last.pt")
     tracker.scalars(
@@ -184,6 +203,9 @@ def end_epoch(run: Run, epoch: int, train_stats: dict[str, float]) -> str | None
     )
     if run.task == "classification":
         tracker.scalars({"acc/train": train_stats["acc"], "acc/val": val_stats["acc"]}, epoch)
+    tracker.scalars({"perf/samples_per_s": knobs.throughput[-1]}, epoch)
+    if knobs.clip is not None:  # the gradient norm before clipping (one host sync per epoch)
+        tracker.scalars(knobs.clip.epoch_stats(), epoch)
     if cfg.log.get("histograms"):
         for name, p in run.model.named_parameters():
             tracker.histogram(f"weights/{name}", p.detach().cpu(), epoch)

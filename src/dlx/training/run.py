@@ -23,6 +23,7 @@ from dlx.tracking.console import RunConsole
 from dlx.tracking.diagnostics import GradientMonitor
 from dlx.tracking.tensorboard import Tracker
 from dlx.training.builtin_hooks import builtin_hooks
+from dlx.training.debug import DebugOptions
 from dlx.training.device import (
     autocast,
     check_speed_options,
@@ -33,8 +34,10 @@ from dlx.training.device import (
 )
 from dlx.training.early_stopping import EarlyStopping
 from dlx.training.hooks import EpochHook, hooks_for
-from dlx.training.optim import build_loss, build_optimizer, build_scheduler
+from dlx.training.knobs import Knobs, build_knobs, debug_loaders, start_profiler
+from dlx.training.optim import build_loss, build_optimizer
 from dlx.training.step import Step
+from dlx.training.warmup import LRSchedule, build_schedule
 
 
 @dataclass
@@ -172,6 +175,7 @@ class Run:
     state: RunState = field(default_factory=RunState)
     best_weights: dict[str, Any] | None = None
     hooks: list[EpochHook] = field(default_factory=list)
+    knobs: Knobs | None = None  # clipping, EMA, MixUp, warmup, debug aids (dlx.training.knobs)
     # set by `begin`, once the saved state is back
     net: torch.nn.Module | None = None
     tracker: Tracker | None = None
@@ -186,6 +190,15 @@ class Run:
     @property
     def task(self) -> str:
         return self.data.task
+
+    @property
+    def schedule(self) -> LRSchedule:
+        return self.knobs.schedule
+
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        """What validation, test and best.pt use: the weight EMA when on, else the model."""
+        return self.knobs.ema.module if self.knobs.ema is not None else self.model
 
     def watch_gradients(self) -> None:
         """(Re)start the gradient monitor on the parameters that train now."""
@@ -216,7 +229,11 @@ def build_run(cfg: DictConfig, run_dir: Path, dist: Dist, console: RunConsole) -
     )
     val_loader = make_loader(data.val, max(cfg.batch_size, 256), False, device)
     test_loader = make_loader(data.test, max(cfg.batch_size, 256), False, device)
-    scheduler, sched_when = build_scheduler(cfg.sched, optimizer, cfg.epochs, len(train_loader))
+    debug = DebugOptions.from_cfg(cfg)  # the `debug` group: fdr, limit, overfit, profiler, anomaly
+    train_loader, val_loader, test_loader = debug_loaders(
+        debug, train_loader, val_loader, test_loader
+    )
+    schedule = build_schedule(cfg.sched, optimizer, cfg.epochs, len(train_loader))  # + warmup
     run = Run(
         cfg,
         run_dir,
@@ -227,8 +244,8 @@ def build_run(cfg: DictConfig, run_dir: Path, dist: Dist, console: RunConsole) -
         model,
         b.loss_fn,
         optimizer,
-        scheduler,
-        sched_when,
+        schedule.scheduler,
+        schedule.when,
         grad_scaler(device, cfg.precision),
         EarlyStopping.from_cfg(cfg.early_stopping, data.task),
         shuffle_gen,
@@ -236,6 +253,7 @@ def build_run(cfg: DictConfig, run_dir: Path, dist: Dist, console: RunConsole) -
         val_loader,
         test_loader,
     )
+    run.knobs = build_knobs(cfg, data, model, optimizer, schedule, debug)
     # built-in features first (early stopping's status wins), then the registered ones
     run.hooks = [*builtin_hooks(run), *hooks_for(cfg)]
     return run
@@ -262,10 +280,12 @@ def begin(run: Run, resume: bool) -> None:
     run.tracker = Tracker(run.run_dir, enabled=run.dist.is_main, purge_step=purge)
     run.example = next(iter(run.val_loader))[0].to(device)
     run.watch_gradients()
+    if run.dist.is_main and run.state.epoch < cfg.epochs:
+        start_profiler(run.knobs, run.run_dir, device, run.console)  # debug=profiler only
     run.step = Step(
         net,
         model,
-        run.loss_fn,
+        run.knobs.train_loss_fn,
         run.optimizer,
         device,
         run.scaler,
@@ -273,7 +293,12 @@ def begin(run: Run, resume: bool) -> None:
         str(cfg.precision),
         bool(cfg.channels_last),
         float(cfg.reg.l1),
-        # the grad monitor is read through `run`: unfreezing replaces it
-        on_grads=[lambda: run.grads.after_backward(run.state.global_step)],
-        on_update=[run.scheduler.step] if run.sched_when == "batch" else [],
+        int(cfg.get("grad_accum", 1)),  # batch_size stays the effective batch
+        # the grad monitor is read through `run`: unfreezing replaces it; then clipping
+        on_grads=[
+            lambda: run.grads.after_backward(run.state.global_step),
+            *run.knobs.on_grads(run.scaler),
+        ],
+        # warmup or a per-batch scheduler, the EMA, the profiler: only those that are on
+        on_update=run.knobs.on_update(model),
     )
