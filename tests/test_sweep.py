@@ -451,3 +451,49 @@ def test_a_sweep_mixing_tasks_ranks_within_each_and_shows_mse_as_mse(tmp_path, c
     acc_table, mse_table = out.split("1 regression trials")
     assert "test acc" in acc_table and "0.002" not in acc_table
     assert "test mse" in mse_table and "0.002" in mse_table
+
+
+def test_joblib_and_ray_trials_report_into_one_study_file(tmp_path):
+    """Two sweeps, one on joblib workers (2 trials at once) and one on a local Ray cluster,
+    share one study (hydra.sweeper.storage): every trial's epochs were reported into it from
+    the worker process that ran the trial."""
+    import importlib.util
+
+    if importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is None:
+        pytest.skip("needs `pip install 'dlx[ray]'`")
+    import ray
+
+    journal = tmp_path / "shared.journal"
+    common = ["hparams_search=optuna", "hydra.sweeper.n_trials=2", "epochs=2", *TINY]
+    common += [f"hydra.sweeper.storage={journal}", "device=cpu"]
+    joblib = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2"]
+    run_dlx(
+        ["sweep", *common, *joblib, f"hydra.sweep.dir={tmp_path / 'joblib'}"], tmp_path, check=0
+    )
+    ctx = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        address = ctx.address_info["gcs_address"]
+        ray_args = ["hydra/launcher=ray_cluster", f"hydra.launcher.ray.init.address={address}"]
+        run_dlx(
+            ["sweep", *common, *ray_args, f"hydra.sweep.dir={tmp_path / 'ray'}"],
+            tmp_path,
+            timeout=600,
+            check=0,
+        )
+    finally:
+        ray.shutdown()
+    import optuna
+
+    from dlx.study import open_storage
+
+    study = optuna.load_study(study_name="dlx", storage=open_storage(str(journal)))
+    assert len(study.trials) == 4
+    by_sweep: dict[str, list] = {}
+    for t in study.trials:
+        by_sweep.setdefault(Path(t.user_attrs["sweep_dir"]).name, []).append(t)
+        assert t.state == optuna.trial.TrialState.COMPLETE
+        assert sorted(t.intermediate_values) == [1, 2], "reported by the trial's own process"
+    assert sorted(by_sweep) == ["joblib", "ray"] and all(len(v) == 2 for v in by_sweep.values())
+    for name in ("joblib", "ray"):
+        assert len(read_summary(tmp_path / name)) == 2
+        assert not (tmp_path / name / "optuna.journal").exists()

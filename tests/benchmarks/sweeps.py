@@ -87,3 +87,110 @@ def run(
             reps,
         ),
     ]
+
+
+# ------------------------------------------------------------- (prune) pruning and resume
+
+SPACE = [
+    "hydra.sweeper.params=null",  # the preset's space replaced by lr x weight decay x width
+    "opt.lr=tag(log, interval(1e-4, 1e-1))",
+    "reg.weight_decay=choice(0.0, 1e-5, 1e-4, 1e-3)",
+    "model.width=choice(16, 32, 64, 128)",
+]
+SEARCH = ["model=mlp", "early_stopping.enabled=false", "log.graph=false", "num_threads=1"]
+
+
+def _summary(sweep_dir: Path) -> list[dict[str, str]]:
+    import csv
+
+    with open(sweep_dir / "summary.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def run_pruning(quick: bool = False, log=print) -> list[Row]:
+    """A 16-trial Optuna search on digits (TPE, seed 0), with and without ASHA pruning
+    (`hparams_search=optuna_pruned`), timed end to end; then a 4-trial grid killed with
+    SIGKILL after half its trials and `--resume`d, against the same grid never killed."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    n, epochs = (6, 6) if quick else (16, 20)
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        t, best, third, pruned = {}, {}, {}, 0
+        for v in ("unpruned", "pruned"):
+            sweep_dir = Path(tmp) / v
+            preset = "hparams_search=optuna_pruned" if v == "pruned" else "hparams_search=optuna"
+            args = [preset, f"hydra.sweeper.n_trials={n}", f"epochs={epochs}", *SPACE, *SEARCH]
+            p = check(
+                run_proc(
+                    dlx_cmd("sweep", *args, f"hydra.sweep.dir={sweep_dir}"), cwd=tmp, timeout=3600
+                ),
+                f"dlx sweep ({v})",
+            )
+            t[v] = p.seconds
+            done = [r for r in _summary(sweep_dir) if r["status"] == "completed"]
+            vals = sorted(float(r["best_val"]) for r in done)
+            best[v], third[v] = vals[0], vals[min(2, len(vals) - 1)]
+            if v == "pruned":
+                pruned = sum(r["status"] == "pruned" for r in _summary(sweep_dir))
+            log(f"  (prune) {v}: {p.seconds:.1f} s, best val/loss {vals[0]:.4f}")
+        bench = f"sweep: {n}-trial Optuna search on digits (mlp, {epochs} epochs, TPE seed 0)"
+        share = t["pruned"] / t["unpruned"]
+        good = best["pruned"] <= third["unpruned"]
+        rows += [
+            Row(
+                bench,
+                "wall time, unpruned | pruned (ASHA)",
+                f"{t['unpruned']:.1f} s | {t['pruned']:.1f} s",
+                runs=1,
+            ),
+            Row(bench, "pruned trials", f"{pruned} of {n}", runs=1),
+            Row(bench, "pruned / unpruned wall time", f"{share:.0%}", "<= 40%", share <= 0.40, 1),
+            Row(
+                bench,
+                "best val/loss, unpruned | pruned (target: no worse than unpruned's 3rd best)",
+                f"{best['unpruned']:.4f} | {best['pruned']:.4f} (3rd best {third['unpruned']:.4f})",
+                "within noise",
+                good,
+                1,
+            ),
+        ]
+        grid = ["opt=adam,sgd,rmsprop,adagrad", f"epochs={max(4, epochs // 2)}", *SEARCH]
+        never = Path(tmp) / "never"
+        check(run_proc(dlx_cmd("sweep", *grid, f"hydra.sweep.dir={never}"), cwd=tmp), "grid")
+        killed = Path(tmp) / "killed"
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        proc = subprocess.Popen(
+            dlx_cmd("sweep", *grid, f"hydra.sweep.dir={killed}"),
+            cwd=tmp,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        mark = killed / "2" / "checkpoints" / "best.pt"  # two trials done, the third under way
+        while proc.poll() is None and not mark.is_file():
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        check(run_proc(dlx_cmd("sweep", "--resume", str(killed)), cwd=tmp), "resume")
+
+        def outcome(d: Path) -> dict[str, float]:
+            return {r["overrides"]: float(r["best_val"]) for r in _summary(d)}
+
+        a, b = outcome(never), outcome(killed)
+        same = a.keys() == b.keys() and min(a.values()) == min(b.values())
+        diff = max((abs(a[k] - b[k]) for k in a if k in b), default=float("nan"))
+        rows.append(
+            Row(
+                "sweep: 4-trial grid killed (SIGKILL) in trial 3, then --resume",
+                "same trials and best value as never killed (largest per-trial difference)",
+                f"{'yes' if same else 'no'} ({diff:.2g})",
+                "same",
+                same,
+                1,
+            )
+        )
+    return rows
