@@ -292,6 +292,23 @@ def test_a_loss_stuck_at_chance_that_wobbles_cannot_be_told_apart_run_lr_find():
     assert d["try"] == ["dlx lr-find opt=sgd opt.lr=1.43 epochs=4"], "the one cheap experiment"
 
 
+def test_a_loss_that_went_up_and_stayed_up_is_a_too_large_lr_not_cant_tell():
+    """Adam at lr 0.1 on 64 images, one step an epoch: 2.3 at the first step, then 20."""
+    h = curves([2.3, 20.16], [26.7, 23.8], [0.06, 0.16], [0.07, 0.12])
+    overrides = ["model=mlp", "epochs=2", "data.limit=64", "opt.lr=0.1"]
+    d = diagnose(
+        h,
+        "classification",
+        "completed",
+        initial_loss=2.3,
+        cfg=preflight(overrides),
+        overrides=overrides,
+    )
+    assert (d["verdict"], d["cause"]) == ("underfitting", "lr too large"), d["evidence"]
+    assert "jumped from 2.3 at the first step to 26.7" in d["evidence"]
+    assert d["try"][0] == "dlx train model=mlp epochs=2 data.limit=64 opt.lr=0.01"
+
+
 def test_regression_val_loss_rising_while_train_falls_is_overfitting():
     h = curves([1.0, 0.3, 0.1, 0.05, 0.02, 0.01], [0.9, 0.35, 0.2, 0.25, 0.3, 0.35])
     d = diagnose(h, "regression", "completed", overrides=["data=function", "model=shallow"])

@@ -74,6 +74,8 @@ def read_curves(history: list[dict[str, Any]], task: str, first: float) -> dict[
         "val_loss": v[-1],
         "first_epoch_train_loss": t[0],
         "min_train_loss": min(t),
+        "peak_loss": max(max(t), max(v)),  # the highest epoch loss, train or val
+        "peak_epoch": history[max(range(n), key=lambda i: max(t[i], v[i]))]["epoch"],
         "best_val_loss": v[b],
         "best_epoch": history[b]["epoch"],
         "train_loss_at_best": t[b],
@@ -136,14 +138,14 @@ def _underfit_cause(n: dict[str, Any], gradients: dict[str, str]) -> tuple[str, 
     """Which of the lecture's causes the curves of a poor fit point to, why, and the remedies."""
     first, t_end = n["first_loss"], n["train_loss"]
     lr_check = "; `dlx lr-find` finds a rate that works"
-    if n["first_epoch_train_loss"] > JUMP * first and t_end > 0.8 * first:
+    if n["peak_loss"] > JUMP * first and t_end > 0.8 * first:
         return (
             "lr too large",
             (
-                f"loss/train jumped from {fmt(first)} at the first step to "
-                f"{fmt(n['first_epoch_train_loss'])} (epoch 1's mean), then stuck near "
+                f"the loss jumped from {fmt(first)} at the first step to {fmt(n['peak_loss'])} "
+                f"(epoch {n['peak_epoch']}'s mean, loss/train or loss/val) and ended at "
                 f"{fmt(t_end)}, no lower than where it started: the steps overshoot the minimum "
-                f"and the network is left at chance{lr_check}"
+                f"and leave the network at chance or worse{lr_check}"
             ),
             ["lower_lr", "lr_find"],
         )
