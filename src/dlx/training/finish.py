@@ -67,6 +67,7 @@ def finish(
         "device": str(run.device),
         "parameters": {"trainable": trainable, "frozen": frozen},
         "choices": dict(choices or {}),
+        **knob_metrics(run),  # perf and debug: summary fields, before the big ones
         "error": error,
         "config": flat_config(cfg),  # what `dlx runs --filter/--sort` and `dlx compare` read
         "diagnosis": diagnose(
@@ -79,8 +80,7 @@ def finish(
             gradients=run.grads.found if run.grads is not None else None,
             run_dir=run.run_dir,
         ),
-        "history": state.history,
-        **knob_metrics(run),
+        "history": state.history,  # last: `dlx runs` stops reading before it
     }
     if run.dist.is_main:
         tracker.text("diagnosis", diagnosis_markdown(metrics["diagnosis"]), state.epoch)
