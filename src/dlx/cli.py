@@ -6,18 +6,22 @@ Nothing heavy is imported at module level: `dlx --help` must answer without torc
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
-from dlx.clihelp import (
-    GroupsHelp,
-    complete_overrides,
-    refuse_flags,
-    show_config,
-    show_version,
+from dlx.cliexit import run_exit_code
+from dlx.clihelp import GroupsHelp, refuse_flags, show_config, show_version
+from dlx.cliopts import (
+    OVERRIDES_HELP,
+    TRUST_FLAG,
+    TRUST_HELP,
+    cfg_opt,
+    config_dir_opt,
+    info_opt,
+    overrides_arg,
+    package_opt,
+    resolve_opt,
 )
-from dlx.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UserError
+from dlx.errors import EXIT_INTERRUPTED, EXIT_OK, UserError
 
 app = typer.Typer(
     name="dlx",
@@ -31,24 +35,9 @@ app = typer.Typer(
 )
 
 PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
 # help texts are rich markup: a bracket that is text is written \[
-OVERRIDES_HELP = "Hydra overrides, e.g. model=cnn opt=adam opt.lr=3e-4 'reg=\\[l2,dropout]'"
-
-TRUST_FLAG = "--trust-config"
-TRUST_HELP = (
-    "Build whatever the run folder's config names, even targets dlx does not ship: this RUNS "
-    "CODE from the folder. Only for folders you made yourself."
-)
-
-STATUS_EXIT = {
-    "completed": EXIT_OK,
-    "stopped_early": EXIT_OK,
-    "diverged": EXIT_FAILED,
-    "interrupted": EXIT_INTERRUPTED,
-    "failed": EXIT_FAILED,
-}
-
-
 def _fail(exc: UserError) -> None:
     from dlx.tracking.console import error
 
@@ -69,60 +58,6 @@ def _root(
     pass
 
 
-def _overrides_arg(help: str = OVERRIDES_HELP):
-    return typer.Argument(None, help=help, show_default=False, autocompletion=complete_overrides)
-
-
-def _cfg_opt():
-    return typer.Option(
-        None,
-        "--cfg",
-        "-c",
-        metavar="job|hydra|all",
-        show_default=False,
-        help="Print the composed config (job: dlx's keys; hydra: Hydra's; all) and exit: "
-        "no run, no folder.",
-    )
-
-
-def _resolve_opt():
-    return typer.Option(False, "--resolve", help="With --cfg: resolve ${...} interpolations.")
-
-
-def _package_opt():
-    return typer.Option(
-        None, "--package", "-p", metavar="KEY", help="With --cfg: only this part, e.g. -p opt."
-    )
-
-
-def _info_opt():
-    import warnings
-
-    with warnings.catch_warnings():  # Typer marks flag_value deprecated; click still has it
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return _info_option()
-
-
-def _info_option():
-    return typer.Option(
-        None,
-        "--info",
-        "-i",
-        is_flag=False,
-        flag_value="all",
-        metavar="[WHAT]",
-        show_default=False,
-        help="Hydra's information about this app and exit; WHAT: all (default), config, "
-        "defaults, defaults-tree, plugins, searchpath.",
-    )
-
-
-def _config_dir_opt():
-    return typer.Option(
-        None, "--config-dir", metavar="DIR", help="Add your own config groups (Hydra search path)."
-    )
-
-
 def _run_sweep(overrides: list[str], config_dir: str | None) -> int:
     from dlx import sweep
     from dlx.launch import sweep_once
@@ -134,7 +69,7 @@ def _run_sweep(overrides: list[str], config_dir: str | None) -> int:
 @app.command(context_settings=PASS_THROUGH, cls=GroupsHelp)
 def train(
     ctx: typer.Context,
-    overrides: list[str] | None = _overrides_arg(),
+    overrides: list[str] | None = overrides_arg(),
     multirun: bool = typer.Option(
         False, "--multirun", "-m", help="Run a sweep (same as `dlx sweep`)."
     ),
@@ -152,10 +87,10 @@ def train(
         "--config-dir, whose targets may then be built again.",
     ),
     trust_config: bool = typer.Option(False, TRUST_FLAG, help="With --resume: " + TRUST_HELP),
-    cfg: str | None = _cfg_opt(),
-    resolve: bool = _resolve_opt(),
-    package: str | None = _package_opt(),
-    info: str | None = _info_opt(),
+    cfg: str | None = cfg_opt(),
+    resolve: bool = resolve_opt(),
+    package: str | None = package_opt(),
+    info: str | None = info_opt(),
 ) -> None:
     """Train one run (outputs/DATE/TIME/): progress, checkpoints, metrics.json, TensorBoard."""
     overrides = list(overrides or [])
@@ -169,13 +104,13 @@ def train(
             from dlx.launch import resume as resume_run
 
             metrics = resume_run(resume, overrides, config_dir, trust_config)
-            raise typer.Exit(STATUS_EXIT.get(metrics["status"], EXIT_FAILED))
+            raise typer.Exit(run_exit_code(metrics))
         if multirun:
             raise typer.Exit(_run_sweep(overrides, config_dir))
         from dlx.launch import train_once
 
         metrics = train_once(overrides, config_dir)
-        raise typer.Exit(STATUS_EXIT.get(metrics["status"], EXIT_FAILED))
+        raise typer.Exit(run_exit_code(metrics))
     except UserError as exc:
         _fail(exc)
     except KeyboardInterrupt:
@@ -185,12 +120,12 @@ def train(
 @app.command(context_settings=PASS_THROUGH, cls=GroupsHelp)
 def sweep(
     ctx: typer.Context,
-    overrides: list[str] | None = _overrides_arg(OVERRIDES_HELP + "; a,b,c sweeps a key."),
-    config_dir: str | None = _config_dir_opt(),
-    cfg: str | None = _cfg_opt(),
-    resolve: bool = _resolve_opt(),
-    package: str | None = _package_opt(),
-    info: str | None = _info_opt(),
+    overrides: list[str] | None = overrides_arg(OVERRIDES_HELP + "; a,b,c sweeps a key."),
+    config_dir: str | None = config_dir_opt(),
+    cfg: str | None = cfg_opt(),
+    resolve: bool = resolve_opt(),
+    package: str | None = package_opt(),
+    info: str | None = info_opt(),
     resume: str | None = typer.Option(
         None,
         "--resume",
@@ -281,7 +216,7 @@ def board(
 @app.command("lr-find", context_settings=PASS_THROUGH, cls=GroupsHelp)
 def lr_find(
     ctx: typer.Context,
-    overrides: list[str] | None = _overrides_arg(),
+    overrides: list[str] | None = overrides_arg(),
 ) -> None:
     """Learning-rate range test: loss vs lr, and a suggested opt.lr."""
     try:
@@ -367,8 +302,8 @@ def compare(
 @app.command(context_settings=PASS_THROUGH, cls=GroupsHelp)
 def config(
     ctx: typer.Context,
-    overrides: list[str] | None = _overrides_arg(),
-    config_dir: str | None = _config_dir_opt(),
+    overrides: list[str] | None = overrides_arg(),
+    config_dir: str | None = config_dir_opt(),
 ) -> None:
     """Print the composed config without running."""
     try:
@@ -389,76 +324,20 @@ def main() -> None:
     try:
         app(prog_name="dlx")  # not "python -m dlx": the usage line, and _DLX_COMPLETE
     except Exception as exc:  # noqa: BLE001 (the one error boundary: no traceback reaches a user)
-        raise SystemExit(_boundary(exc)) from None
+        from dlx.cliexit import boundary
 
-
-def _boundary(exc: BaseException) -> int:
-    """Whatever escaped a command: one message naming the key, file or resource, and exit 2
-    (bad input) or 1 (a run or the machine failed). DLX_TRACEBACK=1 adds the traceback."""
-    import os
-
-    from dlx.errors import explain
-    from dlx.tracking.console import error
-
-    code, message = explain(exc)
-    if os.environ.get("DLX_TRACEBACK"):
-        import traceback
-
-        traceback.print_exception(exc)
-    error(message)
-    return code
-
-
-def _no_colour_in_logs() -> None:
-    """colorlog (Optuna's `[I ...]` lines) colours whatever the stream is; NO_COLOR, which it
-    reads at each line, keeps colour codes out of a stderr that is a file or a pipe. dlx's
-    own console decided at its import, before this (it reads its own stream)."""
-    import os
-
-    from dlx.tracking.console import quiet_when_reader_goes_away  # rich reads NO_COLOR now
-
-    quiet_when_reader_goes_away()
-
-    if "NO_COLOR" not in os.environ and not sys.stderr.isatty():
-        os.environ["NO_COLOR"] = "1"
+        raise SystemExit(boundary(exc)) from None
 
 
 def entry() -> None:
     """The `dlx` console script and `python -m dlx`: `main`, then the quick exit."""
-    _no_colour_in_logs()
+    from dlx.cliexit import exit_fast, no_colour_in_logs
+
+    no_colour_in_logs()
     try:
         main()
     except SystemExit as exc:
-        _exit(exc.code)
-
-
-def _exit(code: object) -> None:
-    """Leave with `code`. Once torch is loaded, Python's own teardown (freeing torch's and its
-    compiler's module graph object by object) takes 0.5-1 s: more than a short run's epoch.
-    Every file of the run is written and closed by now, so this runs the steps of the
-    interpreter's shutdown that do something for dlx, in its order (wait for threads and
-    executors, the atexit handlers: logging's flush and close, child processes; stdout and
-    stderr) and ends the process without the teardown."""
-    import atexit
-    import os
-    import threading
-
-    shutdown = getattr(threading, "_shutdown", None)
-    run_exitfuncs = getattr(atexit, "_run_exitfuncs", None)
-    if not (code is None or isinstance(code, int)) or "torch" not in sys.modules:
-        sys.exit(code)
-    if shutdown is None or run_exitfuncs is None:  # not CPython
-        sys.exit(code)
-    if sys.getprofile() is not None or sys.gettrace() is not None:
-        sys.exit(code)  # under cProfile, trace, pdb: they still have work to do after us
-    shutdown()
-    run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:  # a closed pipe: nothing more can be said there
-            pass
-    os._exit(code or 0)
+        exit_fast(exc.code)
 
 
 if __name__ == "__main__":
