@@ -13,8 +13,8 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src"
 MAX_LINES = 350
 # Known, owned, being split by their writers; strict: an entry that is fixed must go from here.
-KNOWN_LONG = {"dlx.cli"}
-KNOWN_CIRCLES = {frozenset({"dlx.compare", "dlx.runtable"})}
+KNOWN_LONG: set[str] = set()
+KNOWN_CIRCLES: set[frozenset[str]] = set()
 
 
 def _modules() -> dict[str, Path]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dlx.errors import UserError
-from dlx.runquery import is_number, text
+from dlx.runquery import cell, is_number, printable, text
 from dlx.runs import Run, _read_bytes, held_locks, load_run
 
 _MISSING = "-"
@@ -93,7 +93,6 @@ def compare(run_dirs: list[str], out: str | None = "compare.png") -> dict[str, A
     from rich.markup import escape
     from rich.table import Table
 
-    from dlx.runtable import _num, _plain
     from dlx.tracking.console import console
 
     if len(run_dirs) < 2:
@@ -104,9 +103,9 @@ def compare(run_dirs: list[str], out: str | None = "compare.png") -> dict[str, A
     table = Table(title_justify="left")
     table.add_column("", overflow="fold")
     for r in runs:
-        table.add_column(escape(_plain(r.name)), justify="right", overflow="fold")
+        table.add_column(escape(printable(r.name)), justify="right", overflow="fold")
     for k in keys:
-        table.add_row(escape(k), *(escape(_num(s.get(k))) for s in setups))
+        table.add_row(escape(k), *(escape(cell(s.get(k))) for s in setups))
     if keys:
         table.title = f"{len(keys)} config key{'s' * (len(keys) > 1)} differ"
         table.add_section()
@@ -115,7 +114,7 @@ def compare(run_dirs: list[str], out: str | None = "compare.png") -> dict[str, A
     rows = [r.flat() for r in runs]
     for key, label in METRICS:
         if any(row.get(key) is not None for row in rows):
-            table.add_row(label, *(escape(_num(row.get(key))) for row in rows))
+            table.add_row(label, *(escape(cell(row.get(key))) for row in rows))
     for r in runs:
         if r.problem:
             console.print(escape(f"{r.name}: damaged, {r.problem}"), style="red")

@@ -68,6 +68,21 @@ def text(v: Any) -> str:
     return str(v).lower() if isinstance(v, bool) else str(v)
 
 
+def printable(v: Any) -> str:
+    """Text for a terminal: control characters (escape sequences) from a folder shown as '?'."""
+    s = v if isinstance(v, str) else text(v)
+    return s if s.isprintable() else "".join(c if c.isprintable() else "?" for c in s)
+
+
+def cell(v: Any) -> str:
+    """A table cell: - for missing, 4 significant digits for a float."""
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return printable(v)
+
+
 def _equal(have: Any, want: Any, typed: str) -> bool:
     if is_number(have) and is_number(want):
         return math.isclose(have, want, rel_tol=1e-9, abs_tol=0.0)

@@ -7,10 +7,9 @@ import csv
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from dlx.errors import UserError
-from dlx.runquery import apply_filters, is_number, lookup, parse_filter, sort_runs, text
+from dlx.runquery import apply_filters, cell, is_number, lookup, parse_filter, printable, sort_runs
 from dlx.runs import Run, load_runs
 
 # The group choices worth a column's space; the rest (device, hparams_search...) is noise here.
@@ -25,20 +24,6 @@ _SHOWN = {"run", "status", "best_value", "epochs_run", "test.acc", "test.loss", 
 _FIRST = ["run", "status", "problem", "task", "monitor", "best_value", "best_epoch",
           "epochs_run", "val.loss", "val.acc", "test.loss", "test.acc", "test.mse",
           "wall_time_s", *KEY_GROUPS, "overrides"]  # fmt: skip
-
-
-def _plain(v: Any) -> str:
-    """Text for a terminal: control characters (escape sequences) from a folder shown as '?'."""
-    s = v if isinstance(v, str) else text(v)
-    return s if s.isprintable() else "".join(c if c.isprintable() else "?" for c in s)
-
-
-def _num(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return _plain(v)
 
 
 def sweep_folder(sweep: str, directory: str) -> Path:
@@ -184,7 +169,7 @@ def print_table(
     headers = ["run", "config", *extra, "best val", "test", "epochs", "status"]
     rows = [_cells(r, extra) for r in runs]
     if len(rows) > RICH_ROWS:
-        _write_plain(console, title, headers, rows)
+        _writeprintable(console, title, headers, rows)
         return
     table = Table(title=escape(title), title_justify="left")
     table.add_column("run", overflow="fold")  # text wraps on a narrow terminal, never "…"
@@ -212,18 +197,18 @@ def _cells(r: Run, extra: list[str]) -> tuple[list[str], str]:
     name = next((n for n in ("acc", "mse", "loss") if is_number(test.get(n))), "")
     status = r.status if not r.problem else f"damaged: {r.problem}"
     cells = [
-        _plain(r.name),
-        _plain(_config_text(r)),
-        *(_num(lookup(r, k)[0]) for k in extra),
-        f"{metric} {_num(best)}" if is_number(best) else "-",
-        f"{name} {_num(test[name])}" if name else "-",
-        _num(s.get("epochs_run")),
-        _plain(status),
+        printable(r.name),
+        printable(_config_text(r)),
+        *(cell(lookup(r, k)[0]) for k in extra),
+        f"{metric} {cell(best)}" if is_number(best) else "-",
+        f"{name} {cell(test[name])}" if name else "-",
+        cell(s.get("epochs_run")),
+        printable(status),
     ]
     return cells, r.status
 
 
-def _write_plain(console, title: str, headers: list[str], rows) -> None:
+def _writeprintable(console, title: str, headers: list[str], rows) -> None:
     """Many rows: aligned columns written in one go (rich lays out a table at ~1 ms a row,
     10 s for 10,000 runs); the status keeps its colour on a terminal."""
     widths = [max(len(h), *(len(c[i]) for c, _ in rows)) for i, h in enumerate(headers)]
