@@ -5,6 +5,7 @@ training batches only, deterministic runs repeat exactly; throughput is logged."
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -117,6 +118,16 @@ def test_ema_weights_are_their_own_and_are_what_best_pt_holds(tmp_path):
     # and the test metrics are the EMA model's: `dlx eval` of best.pt gives them again
     out = run_dlx(["eval", str(run), "--checkpoint", "best"], tmp_path, check=0)
     assert f"{m['test']['loss']:.4f}"[:5] in out.stdout
+
+
+def test_eval_of_last_pt_scores_the_ema_as_the_runs_own_test_did(tmp_path):
+    # restore_best=false: the run tests last.pt's weights, i.e. its EMA (raw weights beside it)
+    run = _train(tmp_path, "ema", "ema.decay=0.9", "epochs=1", "early_stopping.restore_best=false")
+    m = read_metrics(run)
+    assert m["test"]["checkpoint"] == "last"
+    run_dlx(["eval", str(run), "--checkpoint", "last"], tmp_path, check=0)
+    result = json.loads((run / "eval_last_test.json").read_text())
+    assert result["run_test"]["max_abs_diff"] < 1e-6, result["run_test"]
 
 
 def test_mixup_and_cutmix_change_the_training_batches_only(tmp_path):

@@ -166,7 +166,10 @@ def run_eval(
     check_capacity(cfg, on)  # a folder's config asking for more memory than there is
     b = build(cfg)  # the training code path: same data split, same model class
     state = ckpt.load(path, map_location=b.device)
-    ckpt.load_model_state(b.model, state["model"], path)
+    # last.pt of an EMA run holds the raw weights training goes on from and the average
+    # beside them; the average is what validation and the run's own test used
+    weights = state["ema"]["model"] if state.get("ema") else state["model"]
+    ckpt.load_model_state(b.model, weights, path)
     epoch = int((state.get("run") or {}).get("epoch", 0))
     dataset = b.data.test if split == "test" else b.data.val
     loader = make_loader(dataset, max(cfg.batch_size, 256), False, b.device)  # as in fit()
