@@ -70,10 +70,13 @@ def dlx_variant(
             marks.clear()
             super().epoch_start(epoch)
 
-        def step(self, advance: int, *args, **kwargs) -> None:
-            state["step"] += advance
+        def tick(self) -> None:  # one optimizer step (host side)
+            state["step"] += 1
+            super().tick()
+
+        def show(self, *args, **kwargs) -> None:  # a read-out: dlx has just synced on the loss
             marks.append((time.perf_counter(), state["step"]))
-            super().step(advance, *args, **kwargs)
+            super().show(*args, **kwargs)
 
     loop.RunConsole = StepTimer
     try:

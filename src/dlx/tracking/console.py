@@ -185,14 +185,6 @@ class RunConsole:
             fields["acc"] = f"acc {acc:.3f}"
         self.progress.update(self._task, **fields)
 
-    def step(self, advance: int, loss: float | None = None, acc: float | None = None) -> None:
-        """`advance` steps at once, with the latest loss/accuracy if known."""
-        if self.progress is None:
-            return
-        self.progress.advance(self._task, advance)
-        if loss is not None:
-            self.show(loss, acc)
-
     def epoch_end(
         self, epoch: int, epochs: int, train: dict, val: dict, lr: float, best: bool
     ) -> None:
