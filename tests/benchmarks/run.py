@@ -4,10 +4,11 @@
     python tests/benchmarks/run.py --quick    # smaller data, one repeat: to try it (~2 min)
     python tests/benchmarks/run.py --only 1,3 # some of them: 1 overhead, 2 start-up + 5 memory,
                                               # 3 sweep, 4 time to accuracy, fastpath,
-                                              # imagefolder (the decode cache)
                                               # runs (dlx runs on 1,000/10,000 folders)
     python tests/benchmarks/run.py --only advice  # the fit verdict's closed loop (not in the
                                               # default set: ~10 min of training runs)
+    python tests/benchmarks/run.py --only imagefolder  # the decode cache vs torchvision (not
+                                              # in the default set: ~15-20 min, 50,000 PNGs)
 
 Every figure is a median over repeated runs (the range next to it), and every comparison is
 measured side by side, interleaved, in the same process or the same invocation: the
@@ -31,7 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import Row, load_avg, machine_rows  # noqa: E402
 
 SECTIONS = ("1", "2", "3", "prune", "4", "fastpath", "imagefolder", "runs", "advice", "completion")
-DEFAULT = tuple(s for s in SECTIONS if s != "advice")  # advice: on request (`--only advice`)
+# on request only (`--only advice`, `--only imagefolder`): each takes longer than the rest
+ON_REQUEST = ("advice", "imagefolder")
+DEFAULT = tuple(s for s in SECTIONS if s not in ON_REQUEST)
 
 
 def log(msg: str) -> None:
@@ -154,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         log(f"benchmark {key}: {time.perf_counter() - t0:.0f} s")
     total = time.perf_counter() - start
-    timed = not args.quick and "advice" not in only  # the 10-minute budget is the default set's
+    timed = not args.quick and not only & set(ON_REQUEST)  # the 10-minute budget: default set
     rows.append(
         Row(
             "make bench",
