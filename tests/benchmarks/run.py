@@ -8,7 +8,7 @@
     python tests/benchmarks/run.py --only advice  # the fit verdict's closed loop (not in the
                                               # default set: ~10 min of training runs)
     python tests/benchmarks/run.py --only imagefolder  # the decode cache vs torchvision (not
-                                              # in the default set: ~15-20 min, 50,000 PNGs)
+                                              # in the default set: ~10 min, 50,000 PNGs)
 
 Every figure is a median over repeated runs (the range next to it), and every comparison is
 measured side by side, interleaved, in the same process or the same invocation: the
