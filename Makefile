@@ -25,8 +25,10 @@ install: $(BIN)/dlx  ## create .venv and install dlx (editable) with its dev too
 train: install  ## train the default run (model=cnn on digits, offline); ARGS="opt=sgd epochs=5" to change it
 	$(BIN)/dlx train $(ARGS)
 
-test: install  ## run the test suite (CPU, offline, temp folders only)
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+# Most tests start `dlx` as a child process (torch's import, Hydra's composition): one pytest
+# worker a core (up to 4) keeps the cores busy; PYTEST_ARGS="-n 0" runs them one at a time.
+test: install  ## run the test suite (CPU, offline, temp folders only; one worker a core)
+	$(BIN)/pytest -q -n auto --maxprocesses 4 $(PYTEST_ARGS)
 
 lint: install  ## ruff check + format check
 	$(BIN)/ruff check src tests

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+# One width for every console the tests make, in-process or in a child: rich fixes a console's
+# width when it is made, and under pytest-xdist a worker's first console (80 columns when
+# nothing says otherwise) would wrap longer temp paths and table rows than a serial run does.
+os.environ["COLUMNS"] = "200"
 
 DLX = [sys.executable, "-m", "dlx"]
 # Tiny, fast runs: the tests check behaviour, not accuracy (except where they say so).
@@ -60,3 +66,28 @@ def tmp_run(tmp_path):
     """A run folder path inside tmp and the override that puts the run there."""
     run_dir = tmp_path / "run"
     return run_dir, f"hydra.run.dir={run_dir}"
+
+
+_LOGGERS = (logging.getLogger(), logging.getLogger("dlx"))
+_BASELINE = {id(lg): (list(lg.handlers), lg.level) for lg in _LOGGERS}
+
+
+def _logging_back_to_baseline() -> None:
+    for lg in _LOGGERS:
+        handlers, level = _BASELINE[id(lg)]
+        for h in list(lg.handlers):
+            if h not in handlers and not type(h).__module__.startswith("_pytest"):
+                lg.removeHandler(h)
+        lg.setLevel(level)
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was():
+    """Each test starts and ends with the logging handlers pytest started with. A command run
+    in-process (typer's CliRunner, cli.main; also in a module's fixture) gets Hydra's job
+    logging: a handler on that command's stdout, which is closed once it returns. A user never
+    meets it (one process a command); a later in-process test in the same pytest (or xdist
+    worker) would log into the closed stream ('--- Logging error ---' in its output)."""
+    _logging_back_to_baseline()
+    yield
+    _logging_back_to_baseline()
