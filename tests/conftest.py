@@ -68,13 +68,14 @@ def tmp_run(tmp_path):
     return run_dir, f"hydra.run.dir={run_dir}"
 
 
-_LOGGERS = (logging.getLogger(), logging.getLogger("dlx"))
-_BASELINE = {id(lg): (list(lg.handlers), lg.level) for lg in _LOGGERS}
+# The root and dlx loggers as pytest started: their handlers and levels.
+_BASELINE = [
+    (lg, list(lg.handlers), lg.level) for lg in (logging.getLogger(), logging.getLogger("dlx"))
+]
 
 
 def _logging_back_to_baseline() -> None:
-    for lg in _LOGGERS:
-        handlers, level = _BASELINE[id(lg)]
+    for lg, handlers, level in _BASELINE:
         for h in list(lg.handlers):
             if h not in handlers and not type(h).__module__.startswith("_pytest"):
                 lg.removeHandler(h)
