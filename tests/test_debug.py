@@ -27,6 +27,9 @@ def test_fdr_runs_one_batch_of_each_split_and_writes_no_checkpoint(tmp_path, tmp
     assert m["debug"]["batches"] == {"train": 1, "val": 1, "test": 1}
     assert not list((run / "checkpoints").glob("*.pt")), "fdr writes no checkpoint"
     assert "Traceback" not in out.stderr
+    # one batch says nothing about the fit: no verdict, no advice to act on
+    assert m["diagnosis"]["verdict"] == "not judged" and m["diagnosis"]["try"] == []
+    assert "debug.limit_batches=1" in m["diagnosis"]["evidence"]
 
 
 def test_limit_batches_takes_a_count_or_a_share_of_each_split(tmp_path):
@@ -53,6 +56,9 @@ def test_overfit_says_whether_the_model_drove_the_training_loss_to_zero(tmp_path
     verdict = read_metrics(fits)["debug"]["overfit"]
     assert verdict["passed"] and verdict["last_loss"] < 0.05 * verdict["first_loss"]
     assert verdict["batches"] == 1
+    # memorizing the batch is the point: no "overfitting, add regularization" advice
+    diagnosis = read_metrics(fits)["diagnosis"]
+    assert diagnosis["verdict"] == "not judged" and diagnosis["try"] == []
     stuck = tmp_path / "stuck"
     out = run_dlx(
         ["train", *BASE, *few, "opt.lr=1e-6", "epochs=3", f"hydra.run.dir={stuck}"],
@@ -86,3 +92,6 @@ def test_anomaly_names_the_op_that_made_a_nan(tmp_path, tmp_run):
     assert m["status"] == "diverged"
     assert "anomaly detection" in m["error"] and "LogSoftmaxBackward0" in m["error"]
     assert "log_softmax" in out.stdout and "its forward call: cross_entropy" in m["error"]
+    # a NaN is judged on a debug run too; the commands that follow leave the debug aid off
+    assert m["diagnosis"]["verdict"] == "diverged" and m["diagnosis"]["try"]
+    assert all("debug" not in cmd for cmd in m["diagnosis"]["try"]), m["diagnosis"]["try"]

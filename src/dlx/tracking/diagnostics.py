@@ -44,14 +44,42 @@ def diagnose(
     checked by preflight; `suggestions` the same with their overrides and the change. The run's
     overrides come from `overrides` or else from `run_dir`'s `.hydra/overrides.yaml`.
     """
-    v = read_verdict(
-        history, task, status, initial_loss=initial_loss, error=error, gradients=gradients
-    )
+    partial = _partial_data(cfg)
+    if partial and status != "diverged":  # a NaN is a NaN on any share of the data
+        v = {"verdict": "not judged", "cause": "debug run", "evidence": partial}
+        v.update(remedies=[], numbers={"epochs": len(history)})
+    else:
+        v = read_verdict(
+            history, task, status, initial_loss=initial_loss, error=error, gradients=gradients
+        )
     if overrides is None:
         overrides, config_dir = run_overrides(run_dir)
+    if (
+        overrides is not None
+    ):  # a debug aid served this run; the next one, about the fit, goes without
+        overrides = [o for o in overrides if not o.lstrip("+~").startswith(("debug=", "debug."))]
     v["suggestions"] = suggest(v["remedies"], cfg, task, overrides, config_dir)
     v["try"] = [s["command"] for s in v["suggestions"]]
     return v
+
+
+def _partial_data(cfg: Any) -> str | None:
+    """Why a debug run's curves say nothing about the fit (None: it trained on all the data)."""
+    debug = cfg.get("debug") if cfg is not None else None
+    if not debug:
+        return None
+    if debug.get("overfit_batches"):
+        return (
+            f"debug=overfit trains on the same {debug.overfit_batches} batches every epoch: "
+            "memorizing them is the point, and the overfit check above says whether it could. "
+            "Run without debug for a verdict on the fit."
+        )
+    if debug.get("limit_batches") is not None:
+        return (
+            f"debug.limit_batches={debug.limit_batches}: only part of each split ran, too little "
+            "to judge the fit. Run without debug for a verdict."
+        )
+    return None
 
 
 class GradientMonitor:
