@@ -146,7 +146,7 @@ def test_bad_input_exits_2_with_one_message_naming_the_key(
 ):
     from typer.testing import CliRunner
 
-    from dlx.cli import app
+    from dlx.cli.app import app
 
     if "device=cuda" in args and torch.cuda.is_available():
         pytest.skip("a CUDA GPU is present here")
@@ -208,7 +208,7 @@ def test_a_failing_run_never_overwrites_another_runs_results(good_run, tmp_path)
     """A diverging run pointed at a finished run's folder is refused before it starts."""
     from typer.testing import CliRunner
 
-    from dlx.cli import app
+    from dlx.cli.app import app
 
     run = _copy(good_run, tmp_path)
     before = {p.name: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".lock"}

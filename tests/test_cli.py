@@ -134,7 +134,7 @@ def complete(words: str, cword: int, cwd, env=None) -> tuple[list[str], bool]:
     """The completions bash would get for the line `words` (word `cword` being typed), and
     whether torch was imported to answer."""
     code = (
-        "import sys\nfrom dlx.cli import main\n"
+        "import sys\nfrom dlx.cli.app import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', file=sys.stderr)\n"
     )

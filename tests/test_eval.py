@@ -22,7 +22,7 @@ def run(tmp_path_factory):
 
 
 def eval_in_process(args: list[str]):
-    from dlx.cli import app
+    from dlx.cli.app import app
 
     result = CliRunner().invoke(app, ["eval", *args])
     return result.exit_code, result.output

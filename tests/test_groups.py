@@ -12,8 +12,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from dlx.compose import compose, conf_dir, group_options
-from dlx.config import validate
+from dlx.config.compose import compose, conf_dir, group_options
+from dlx.config.rules import validate
 from dlx.errors import UserError
 
 GROUPS = sorted(p.name for p in conf_dir().iterdir() if p.is_dir() and p.name != "hydra")

@@ -133,9 +133,9 @@ def snapshot(folder: Path) -> dict[str, str]:
 
 
 def run_inprocess(args: list[str], cwd: Path, env: dict[str, str], capfd, monkeypatch):
-    """`dlx ARGS` through `dlx.cli.main` (the console script's error boundary) in this
+    """`dlx ARGS` through `dlx.cli.app.main` (the console script's error boundary) in this
     process: (exit code, stdout + stderr)."""
-    from dlx import cli
+    from dlx.cli import app as cli
 
     monkeypatch.chdir(cwd)
     for k, v in env.items():
@@ -1152,8 +1152,8 @@ def test_the_memory_estimate_sizes_shipped_models_and_lets_them_run(overrides):
     sized on the meta device (no memory, no download) and fits this machine."""
     import torch
 
-    from dlx.capacity import check_capacity, estimate
-    from dlx.config import compose
+    from dlx.config.rules import compose
+    from dlx.launch.capacity import check_capacity, estimate
 
     cfg = compose(overrides)
     est = estimate(cfg)

@@ -13,7 +13,7 @@ from conftest import FAST, all_tags, scalar_tags
 
 
 def lr_find_in_process(args: list[str]):
-    from dlx.cli import app
+    from dlx.cli.app import app
 
     result = CliRunner().invoke(app, ["lr-find", *args])
     return result.exit_code, result.output
@@ -42,7 +42,7 @@ def test_lr_find_suggests_an_lr_and_logs_the_curve_in_its_own_folder(tmp_path, m
 
 
 def test_lr_find_stops_when_the_loss_explodes_and_restores_the_model():
-    from dlx.lrfind import range_test
+    from dlx.launch.lrfind import range_test
 
     torch.manual_seed(0)
     x = torch.randn(256, 4)
@@ -69,7 +69,7 @@ def test_lr_find_stops_when_the_loss_explodes_and_restores_the_model():
 
 
 def test_suggestion_is_the_steepest_descent_before_the_minimum():
-    from dlx.lrfind import suggest
+    from dlx.launch.lrfind import suggest
 
     lrs = [10 ** (-6 + i * 0.05) for i in range(100)]
     # flat, a fast drop centered at 1e-3, a minimum at ~1e-2, then a blow-up
@@ -86,7 +86,7 @@ def test_suggestion_is_the_steepest_descent_before_the_minimum():
 def test_a_loss_that_falls_off_a_cliff_gets_a_suggestion_well_below_the_edge():
     """SGD on digits: flat, then the loss drops only right at its minimum, where the next step
     up diverges. The steepest point is the minimum itself; the suggestion stays 10x below."""
-    from dlx.lrfind import suggest
+    from dlx.launch.lrfind import suggest
 
     lrs = [10 ** (-5 + i * 0.05) for i in range(106)]  # 1e-5 .. ~1.4
     losses = [2.3] * 104 + [1.9, 9.0]  # flat at ln(10), a last drop, then divergence

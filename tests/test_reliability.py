@@ -168,7 +168,7 @@ def _assert_resume_equals_unbroken(args: list[str], interrupted: Path, tmp_path:
     from typer.testing import CliRunner
 
     import dlx
-    from dlx.cli import app
+    from dlx.cli.app import app
 
     straight = tmp_path / "straight"
     assert dlx.train([*args, f"hydra.run.dir={straight}"])["status"] == "completed"
@@ -206,7 +206,7 @@ def test_sigterm_mid_run_stops_cleanly_with_130(tmp_path):
     by a helper thread once epoch 1 is saved: a real signal through the real handler."""
     from typer.testing import CliRunner
 
-    from dlx.cli import app
+    from dlx.cli.app import app
 
     run = tmp_path / "run"
     done = threading.Event()
@@ -295,7 +295,7 @@ def test_kill_9_at_random_moments_never_breaks_last_pt_and_resume_completes(tmp_
 
     from typer.testing import CliRunner
 
-    from dlx.cli import app
+    from dlx.cli.app import app
 
     result = CliRunner().invoke(app, ["train", "--resume", str(run)])
     assert result.exit_code == 0, f"{result.output}\n{note}"
@@ -313,7 +313,7 @@ def test_a_huge_learning_rate_diverges_exit_1_and_keeps_the_last_good_checkpoint
     20 steps, first loss ~2.3), far past divergence_factor=1000 x the first loss."""
     from typer.testing import CliRunner
 
-    from dlx.cli import app
+    from dlx.cli.app import app
 
     run = tmp_path / "run"
     result = CliRunner().invoke(
@@ -385,7 +385,7 @@ def test_resume_from_a_checkpoint_carrying_code_exits_2_and_runs_nothing(tmp_pat
     from typer.testing import CliRunner
 
     import dlx
-    from dlx.cli import app
+    from dlx.cli.app import app
 
     run = tmp_path / "run"
     dlx.train(
@@ -409,7 +409,7 @@ TINY = [*FAST, "model=mlp", "model.width=16", "model.depth=1", "data.limit=64"]
 def _resume(run: Path, *overrides: str):
     from typer.testing import CliRunner
 
-    from dlx.cli import app
+    from dlx.cli.app import app
 
     return CliRunner().invoke(app, ["train", "--resume", str(run), *overrides])
 

@@ -21,7 +21,7 @@ T0 = 1_900_000_000  # folder times, one minute apart, in the order they are made
 
 
 def dlx_in_process(args: list[str]):
-    from dlx.cli import app
+    from dlx.cli.app import app
 
     result = CliRunner().invoke(app, args, env={"COLUMNS": "250"})
     return result.exit_code, result.output
@@ -265,7 +265,7 @@ def test_a_run_being_resumed_shows_as_running(tree, tmp_path):
 
 
 def test_compare_two_trials_of_a_sweep_names_exactly_the_swept_keys(tree, tmp_path):
-    from dlx.compare import compare
+    from dlx.runs.compare import compare
 
     _, n = tree
     t0, t1, t3 = (str(n[k]) for k in ("sw0", "sw1", "sw3"))
@@ -342,7 +342,7 @@ def test_runs_in_a_missing_folder_exits_2(tmp_path):
 
 
 def test_many_runs_are_one_aligned_plain_table(tree, tmp_path):
-    from dlx.runtable import RICH_ROWS
+    from dlx.runs.table import RICH_ROWS
 
     _, n = tree
     good = read_metrics(n["S"])

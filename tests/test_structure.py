@@ -90,7 +90,7 @@ def test_the_checker_finds_a_circle_and_resolves_dlx_imports():
     graph = import_graph()
     # a top-level import, a function-level one, and `from package import module`
     assert "dlx.training.step" in graph["dlx.training.loop"]
-    assert "dlx.training.loop" in graph["dlx.hydra_app"]
+    assert "dlx.training.loop" in graph["dlx.launch.hydra_app"]
     assert "dlx.training.checkpoint" in graph["dlx.training.loop"]
 
 

@@ -27,7 +27,7 @@ def trial_dirs(sweep_dir: Path) -> list[Path]:
 
 def sweep_in_process(args: list[str]):
     """`dlx sweep ARGS` in this process (no second torch import): (exit code, output)."""
-    from dlx.cli import app
+    from dlx.cli.app import app
 
     result = CliRunner().invoke(app, ["sweep", *args])
     return result.exit_code, result.output
@@ -111,7 +111,7 @@ def test_sweeps_started_in_the_same_second_get_folders_of_their_own(tmp_path, mo
 
     from omegaconf import OmegaConf
 
-    from dlx.launch import _fresh_folder
+    from dlx.launch.entry import _fresh_folder
 
     class Frozen(datetime.datetime):
         @classmethod
@@ -183,8 +183,8 @@ def test_optuna_search_explores_the_preset_space(tmp_path):
 def test_optuna_direction_follows_the_monitored_metric():
     from hydra import compose, initialize_config_dir
 
-    from dlx.config import conf_dir, register_resolvers
-    from dlx.sweep import SweepSummary
+    from dlx.config.rules import conf_dir, register_resolvers
+    from dlx.sweeps.summary import SweepSummary
 
     register_resolvers()
     for monitor, direction in (("val/loss", "minimize"), ("val/acc", "maximize")):
@@ -230,7 +230,7 @@ def _fake_trial(sweep_dir: Path, name: str, overrides: list[str], metrics: dict)
 
 
 def test_summary_marks_a_crashed_trial_failed_and_ranks_accuracy_highest_first(tmp_path):
-    from dlx.sweep import collect, rank, write_csv
+    from dlx.sweeps.summary import collect, rank, write_csv
 
     def ok(acc):
         return {
@@ -259,7 +259,7 @@ def test_summary_marks_a_crashed_trial_failed_and_ranks_accuracy_highest_first(t
 def test_summary_leaves_out_trials_of_an_earlier_sweep_into_the_same_folder(tmp_path):
     import time
 
-    from dlx.sweep import collect
+    from dlx.sweeps.summary import collect
 
     ok = {"status": "completed", "monitor": "val/loss", "best_value": 1.0, "epochs_run": 1}
     _fake_trial(tmp_path, "0", ["opt.lr=0.1"], ok)
@@ -309,7 +309,7 @@ def test_a_sweep_that_never_starts_leaves_no_folders(tmp_path, monkeypatch):
 def load_study(sweep_dir: Path, name: str = "dlx"):
     import optuna
 
-    from dlx.study import open_storage
+    from dlx.sweeps.study import open_storage
 
     return optuna.load_study(
         study_name=name, storage=open_storage(str(sweep_dir / "optuna.journal"))
@@ -414,7 +414,7 @@ def test_resume_refuses_a_multirun_yaml_that_names_code(tmp_path):
 
 
 def test_a_sweep_mixing_tasks_ranks_within_each_and_shows_mse_as_mse(tmp_path, capsys):
-    from dlx.sweep import collect, print_table, rank, write_csv
+    from dlx.sweeps.summary import collect, print_table, rank, write_csv
 
     def run(task, best, test):
         return {
@@ -484,7 +484,7 @@ def test_joblib_and_ray_trials_report_into_one_study_file(tmp_path):
         ray.shutdown()
     import optuna
 
-    from dlx.study import open_storage
+    from dlx.sweeps.study import open_storage
 
     study = optuna.load_study(study_name="dlx", storage=open_storage(str(journal)))
     assert len(study.trials) == 4

@@ -295,7 +295,7 @@ def test_colour_codes_of_loggers_are_off_when_stderr_is_not_a_terminal():
     """colorlog (Optuna's log lines) colours whatever its stream; dlx turns that off."""
     code = (
         "import logging, sys, colorlog\n"
-        "from dlx.cliexit import no_colour_in_logs\n"
+        "from dlx.cli.boundary import no_colour_in_logs\n"
         "no_colour_in_logs()\n"
         "f = colorlog.ColoredFormatter('%(log_color)s[%(levelname)s]%(reset)s %(message)s')\n"
         "r = logging.LogRecord('optuna', logging.INFO, 'x', 1, 'Trial 0 finished', (), None)\n"

@@ -18,7 +18,7 @@ def train(overrides: list[str] | None = None, config_dir: str | None = None) -> 
 
     Raises `dlx.errors.UserError` for bad config (what the CLI turns into exit 2).
     """
-    from dlx.launch import train_once
+    from dlx.launch.entry import train_once
 
     return train_once(list(overrides or []), config_dir=config_dir)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from torch import nn
 
-from dlx.config import to_plain
+from dlx.config.rules import to_plain
 from dlx.data import DataBundle
 from dlx.errors import UserError
 from dlx.models.init import apply_init

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from dlx.config import ACTIVATIONS
+from dlx.config.rules import ACTIVATIONS
 from dlx.errors import UserError
 
 _ACTIVATIONS = {

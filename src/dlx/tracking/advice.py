@@ -152,7 +152,7 @@ class Knobs:
 @functools.cache
 def _group_keys(group: str, option: str) -> frozenset[str] | None:
     """The top-level keys of conf/<group>/<option>.yaml (None: not a dlx option)."""
-    from dlx.config import conf_dir
+    from dlx.config.rules import conf_dir
 
     path = conf_dir() / group / f"{option}.yaml"
     if not path.is_file():
@@ -168,7 +168,7 @@ def _key(override: str) -> str:
 def apply_change(overrides: list[str], change: list[str]) -> list[str]:
     """The run's overrides with `change` applied: a key set again replaces its old value, a new
     config-group option drops the overrides of keys that option does not have."""
-    from dlx.config import conf_dir
+    from dlx.config.rules import conf_dir
 
     out = list(overrides)
     for item in change:
@@ -224,7 +224,7 @@ def passes_preflight(overrides: list[str], config_dir: str | None) -> bool:
     from hydra.core.singleton import Singleton
 
     from dlx.errors import UserError
-    from dlx.preflight import preflight
+    from dlx.launch.preflight import preflight
 
     saved = Singleton._instances.get(GlobalHydra)
     saved_hydra = saved.hydra if saved is not None else None

@@ -12,7 +12,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from dlx.models import count_parameters
-from dlx.runs import flat_config
+from dlx.runs.load import flat_config
 from dlx.tracking.diagnostics import diagnose, diagnosis_markdown
 from dlx.tracking.tensorboard import run_hparams
 from dlx.tracking.visuals import log_conv_layer

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from dlx.config import to_plain
+from dlx.config.rules import to_plain
 from dlx.errors import UserError
 from dlx.tracking.console import RunConsole
 from dlx.tracking.visuals import log_conv_layer, log_start

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dlx.config import to_plain
+from dlx.config.rules import to_plain
 from dlx.errors import UserError
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from dlx.config import validate
+from dlx.config.rules import validate
 from dlx.data import DataBundle, build_data
 from dlx.data.augment import build_batch_augment
 from dlx.data.loader import make_loader

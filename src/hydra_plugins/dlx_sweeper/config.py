@@ -15,7 +15,7 @@ TARGET = "hydra_plugins.dlx_sweeper.sweeper.DlxSweeper"
 
 
 class Direction(Enum):
-    auto = 0  # dlx.sweep sets it: minimize for val/loss, maximize for val/acc
+    auto = 0  # dlx.sweeps.summary sets it: minimize for val/loss, maximize for val/acc
     minimize = 1
     maximize = 2
 

@@ -1,4 +1,4 @@
-"""The Sweeper plugin class. It only keeps its config; `dlx.sweeper` does the work."""
+"""The Sweeper plugin class. It only keeps its config; `dlx.sweeps.sweeper` does the work."""
 
 from __future__ import annotations
 
@@ -28,6 +28,6 @@ class DlxSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> Any:
-        from dlx.sweeper import run_sweep
+        from dlx.sweeps.sweeper import run_sweep
 
         return run_sweep(self, arguments)

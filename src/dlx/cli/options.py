@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from dlx.clihelp import complete_overrides
+from dlx.cli.help import complete_overrides
 
 OVERRIDES_HELP = "Hydra overrides, e.g. model=cnn opt=adam opt.lr=3e-4 'reg=\\[l2,dropout]'"
 

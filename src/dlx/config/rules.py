@@ -1,4 +1,4 @@
-"""What values a config may hold (composing one is `dlx.compose`, re-exported here).
+"""What values a config may hold (composing one is `dlx.config.compose`, re-exported here).
 
 This is the one place that knows what is allowed: `validate(cfg)` runs before any
 work starts and raises `UserError` naming the key, the value and the allowed range.
@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from dlx.compose import (  # noqa: F401 (re-exported: dlx.config was their home)
+from dlx.config.compose import (  # noqa: F401 (re-exported: dlx.config.rules was their home)
     _suffix,
     compose,
     conf_dir,
@@ -268,7 +268,7 @@ def validate(cfg: DictConfig) -> None:
                 f"(got {cfg.data.val_fraction} + {cfg.data.test_fraction}).",
                 key="data.val_fraction",
             )
-    from dlx.modelkeys import check_model_keys  # a preset made for another model: exit 2
+    from dlx.config.modelkeys import check_model_keys  # a preset made for another model: exit 2
 
     check_model_keys(cfg)
     _check_knobs(cfg)

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from dlx.errors import UserError
-from dlx.runquery import cell, is_number, printable, text
-from dlx.runs import Run, _read_bytes, held_locks, load_run
+from dlx.runs.load import Run, _read_bytes, held_locks, load_run
+from dlx.runs.query import cell, is_number, printable, text
 
 _MISSING = "-"
 METRICS = [

@@ -96,7 +96,7 @@ def _yaml_targets(folder: Path, skip: tuple[str, ...] = ()) -> frozenset[str]:
 @functools.cache
 def shipped_targets() -> frozenset[str]:
     """The targets in dlx's own conf/ groups (launchers and sweepers left out)."""
-    from dlx.config import conf_dir
+    from dlx.config.rules import conf_dir
 
     return _yaml_targets(conf_dir(), skip=_NOT_RUN_GROUPS)
 
@@ -256,7 +256,7 @@ def load_run_config(
 ) -> DictConfig:
     """A run folder's `.hydra/config.yaml`, resolved and checked: every `_target_` in it is
     one dlx builds (see the module doc). Damaged or hostile files are a UserError (exit 2)."""
-    from dlx.config import register_resolvers
+    from dlx.config.rules import register_resolvers
 
     run_dir = Path(run_dir)
     path = run_dir / ".hydra" / "config.yaml"
@@ -282,7 +282,7 @@ def load_run_config(
             "value itself there.",
             key=str(key),
         ) from None
-    from dlx.config import REQUIRED
+    from dlx.config.rules import REQUIRED
 
     missing = [k for k in REQUIRED if tree.get(k) is None]
     if missing:
@@ -317,8 +317,8 @@ def check_sweep_overrides(overrides: list[str], config_dir: str | None, source: 
     """A sweep folder's saved overrides (`dlx sweep --resume`) are data too: every trial's
     composed config is checked like a run folder's (a `_target_` can hide in a value, e.g.
     `model.junk={_target_: ...}`, or be built by an interpolation)."""
-    from dlx.config import compose
-    from dlx.hydra_internals import sweep_combinations
+    from dlx.config.hydra_internals import sweep_combinations
+    from dlx.config.rules import compose
 
     user = user_targets(config_dir)
     for combo in sweep_combinations(overrides)[:64]:

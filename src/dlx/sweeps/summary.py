@@ -294,7 +294,7 @@ class SweepSummary(Callback):
         write_csv(rows, sweep_dir / "summary.csv")
         notes: list[str] = []
         if rows and _has_study(config):
-            from dlx.study import study_report
+            from dlx.sweeps.study import study_report
 
             notes = study_report(config, sweep_dir)
         if rows:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dlx.errors import UserError
-from dlx.runs import Run
+from dlx.runs.load import Run
 
 _FILTER = re.compile(r"^\s*([A-Za-z_][\w.\-/]*)\s*(!=|<=|>=|==|=|<|>)\s*(.*?)\s*$")
 _NUMERIC_OPS = ("<", "<=", ">", ">=")

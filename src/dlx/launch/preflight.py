@@ -9,10 +9,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from dlx.compose import compose, conf_dir
-from dlx.config import validate
-from dlx.hydra_internals import sweep_combinations
-from dlx.runfolders import check_writable, free_space_at_start, override_value
+from dlx.config.compose import compose, conf_dir
+from dlx.config.hydra_internals import sweep_combinations
+from dlx.config.rules import validate
+from dlx.launch.runfolders import check_writable, free_space_at_start, override_value
 
 
 def preflight(
@@ -48,7 +48,7 @@ def preflight_with_folders(
 
     device = resolve_device(cfg.device.type)
     check_speed_options(cfg, device)
-    from dlx.capacity import check_capacity
+    from dlx.launch.capacity import check_capacity
 
     for trial in sized:  # sizes nobody can allocate: refused before anything is built
         check_capacity(trial, device)

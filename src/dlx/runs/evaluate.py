@@ -91,16 +91,16 @@ def run_eval(
     `checkpoint=None` picks the checkpoint the run's own test used (metrics.json), else best.
     `device=None` uses the run's own `device`; another (auto|cpu|cuda|mps) evaluates a run
     trained on a GPU on a machine without one. The run's config is checked before anything
-    is built from it (`dlx.trust`): only what dlx ships, the targets of `config_dir`, or
+    is built from it (`dlx.config.trust`): only what dlx ships, the targets of `config_dir`, or
     everything with `trust_config`. A read-only run folder is evaluated and nothing written.
     """
-    from dlx.config import validate
+    from dlx.config.rules import validate
+    from dlx.config.trust import load_run_config, refuse_symlinks
     from dlx.data.loader import make_loader
     from dlx.tracking.console import console
     from dlx.tracking.tensorboard import Tracker
     from dlx.training import checkpoint as ckpt
     from dlx.training.loop import build, evaluate
-    from dlx.trust import load_run_config, refuse_symlinks
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -161,7 +161,7 @@ def run_eval(
         ) from None
     if cfg.precision == "fp16" and on.type == "cpu":
         cfg.precision = "fp32"  # fp16 has no CPU kernels: the same weights in fp32
-    from dlx.capacity import check_capacity
+    from dlx.launch.capacity import check_capacity
 
     check_capacity(cfg, on)  # a folder's config asking for more memory than there is
     b = build(cfg)  # the training code path: same data split, same model class

@@ -11,16 +11,16 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from dlx.config import shipped_conf
 from dlx.errors import UserError
 
 
 def conf_dir() -> Path:
     """The shipped config groups: `dlx/conf` inside a wheel, `<repo>/conf` in a checkout."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "conf", here.parent.parent / "conf"):
-        if (candidate / "config.yaml").is_file():
-            return candidate
-    raise UserError(f"dlx's config groups are missing (looked in {here / 'conf'}); reinstall dlx")
+    found = shipped_conf()
+    if found is not None:
+        return found
+    raise UserError("dlx's config groups are missing; reinstall dlx")
 
 
 def _suffix(name: Any) -> str:

@@ -9,10 +9,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from dlx.compose import groups, hydra_error
-from dlx.config import validate
+from dlx.config.compose import groups, hydra_error
+from dlx.config.rules import validate
 from dlx.errors import UserError
-from dlx.runfolders import check_writable
+from dlx.launch.runfolders import check_writable
 
 # model.* / data.* keys a resumed run may still change: they do not change what it learns from
 # or the network it continues.
@@ -72,18 +72,18 @@ def resume(
 ) -> dict[str, Any]:
     """Continue a run in its own folder from checkpoints/last.pt (no new Hydra run).
 
-    The folder's config is checked before anything is built from it (`dlx.trust`): only what
+    The folder's config is checked before anything is built from it (`dlx.config.trust`): only what
     dlx ships, the targets of `config_dir` (the run's own --config-dir, given again), or
     everything with `trust_config`. Nothing in the folder is written through a symlink."""
     import time
 
-    from dlx.capacity import check_capacity
-    from dlx.failsafe import record_stop
+    from dlx.config.trust import load_run_config, refuse_symlinks
+    from dlx.launch.capacity import check_capacity
+    from dlx.launch.failsafe import record_stop
     from dlx.training.checkpoint import atomic_write, run_lock
     from dlx.training.device import resolve_device
     from dlx.training.loop import fit
     from dlx.training.signals import StopRequested
-    from dlx.trust import load_run_config, refuse_symlinks
 
     where = f"`--resume {run_dir}`"
     if not str(run_dir).strip():

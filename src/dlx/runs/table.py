@@ -1,5 +1,5 @@
 """`dlx runs [DIR]`: the table of past runs (or csv/json rows for pandas), read from their
-folders by `dlx.runs`: filtered, the last N, sorted."""
+folders by `dlx.runs.load`: filtered, the last N, sorted."""
 
 from __future__ import annotations
 
@@ -9,8 +9,16 @@ import sys
 from pathlib import Path
 
 from dlx.errors import UserError
-from dlx.runquery import apply_filters, cell, is_number, lookup, parse_filter, printable, sort_runs
-from dlx.runs import Run, load_runs
+from dlx.runs.load import Run, load_runs
+from dlx.runs.query import (
+    apply_filters,
+    cell,
+    is_number,
+    lookup,
+    parse_filter,
+    printable,
+    sort_runs,
+)
 
 # The group choices worth a column's space; the rest (device, hparams_search...) is noise here.
 KEY_GROUPS = ("data", "model", "opt", "reg", "sched", "aug", "experiment")
@@ -72,7 +80,7 @@ def select(
 
 def varying_keys(runs: list[Run]) -> list[str]:
     """The config keys (and group choices) whose value is not the same in every run."""
-    from dlx.compare import differing_runs
+    from dlx.runs.compare import differing_runs
 
     return differing_runs(runs)[1]
 
@@ -126,7 +134,7 @@ def write_csv(runs: list[Run]) -> None:
 
 
 def short_override(override: str) -> str:
-    """`reg.dropout=0.043564649850770354` -> `reg.dropout=0.04356` (dlx.sweep's rule; that
+    """`reg.dropout=0.043564649850770354` -> `reg.dropout=0.04356` (dlx.sweeps.summary's rule; that
     module imports Hydra, 0.15 s that `dlx runs` does not need)."""
     key, sep, value = override.partition("=")
     if not sep or len(value) <= 8 or ("." not in value and "e" not in value.lower()):

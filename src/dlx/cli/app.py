@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import typer
 
-from dlx.cliexit import run_exit_code
-from dlx.clihelp import GroupsHelp, refuse_flags, show_config, show_version
-from dlx.cliopts import (
+from dlx.cli.boundary import run_exit_code
+from dlx.cli.help import GroupsHelp, refuse_flags, show_config, show_version
+from dlx.cli.options import (
     OVERRIDES_HELP,
     TRUST_FLAG,
     TRUST_HELP,
@@ -59,8 +59,8 @@ def _root(
 
 
 def _run_sweep(overrides: list[str], config_dir: str | None) -> int:
-    from dlx import sweep
-    from dlx.launch import sweep_once
+    from dlx.launch.entry import sweep_once
+    from dlx.sweeps import summary as sweep
 
     sweep_once(overrides, config_dir)
     return sweep.exit_code()
@@ -101,13 +101,13 @@ def train(
                 show_config(overrides, multirun, config_dir, cfg, resolve, package, info)
             )
         if resume is not None:  # `--resume ""` is an error, not a new run
-            from dlx.launch import resume as resume_run
+            from dlx.launch.entry import resume as resume_run
 
             metrics = resume_run(resume, overrides, config_dir, trust_config)
             raise typer.Exit(run_exit_code(metrics))
         if multirun:
             raise typer.Exit(_run_sweep(overrides, config_dir))
-        from dlx.launch import train_once
+        from dlx.launch.entry import train_once
 
         metrics = train_once(overrides, config_dir)
         raise typer.Exit(run_exit_code(metrics))
@@ -146,8 +146,8 @@ def sweep(
                     "the sweep continues as it was started.",
                     key="--resume",
                 )
-            from dlx import sweep as summary
-            from dlx.sweep_resume import resume_sweep
+            from dlx.sweeps import summary as summary
+            from dlx.sweeps.resume import resume_sweep
 
             resume_sweep(resume, config_dir)
             raise typer.Exit(summary.exit_code())
@@ -183,7 +183,7 @@ def eval_(
 ) -> None:
     """Reload a run's own config and checkpoint; print metrics, write eval.json."""
     try:
-        from dlx.evaluate import run_eval
+        from dlx.runs.evaluate import run_eval
 
         run_eval(
             run_dir,
@@ -204,7 +204,7 @@ def board(
 ) -> None:
     """Start TensorBoard on 127.0.0.1 (Ctrl-C stops it)."""
     try:
-        from dlx.board import serve
+        from dlx.cli.board import serve
 
         serve(logdir, port)
     except UserError as exc:
@@ -221,7 +221,7 @@ def lr_find(
     """Learning-rate range test: loss vs lr, and a suggested opt.lr."""
     try:
         refuse_flags(ctx, list(overrides or []))
-        from dlx.lrfind import run_lr_find
+        from dlx.launch.lrfind import run_lr_find
 
         run_lr_find(list(overrides or []))
     except UserError as exc:
@@ -266,7 +266,7 @@ def runs(
 ) -> None:
     """A table of past runs: name, key choices, best val metric, test metric, epochs, status."""
     try:
-        from dlx.runtable import show_runs
+        from dlx.runs.table import show_runs
 
         show_runs(
             directory,
@@ -292,7 +292,7 @@ def compare(
     """The config keys that differ between runs, their metrics side by side, and their
     validation curves overlaid in one figure."""
     try:
-        from dlx.compare import compare as compare_runs
+        from dlx.runs.compare import compare as compare_runs
 
         compare_runs(run_dirs, out if figure else None)
     except UserError as exc:
@@ -310,7 +310,7 @@ def config(
         refuse_flags(ctx, list(overrides or []))
         from omegaconf import OmegaConf
 
-        from dlx.config import compose, validate
+        from dlx.config.rules import compose, validate
 
         cfg = compose(list(overrides or []), config_dir)
         validate(cfg)
@@ -324,14 +324,14 @@ def main() -> None:
     try:
         app(prog_name="dlx")  # not "python -m dlx": the usage line, and _DLX_COMPLETE
     except Exception as exc:  # noqa: BLE001 (the one error boundary: no traceback reaches a user)
-        from dlx.cliexit import boundary
+        from dlx.cli.boundary import boundary
 
         raise SystemExit(boundary(exc)) from None
 
 
 def entry() -> None:
     """The `dlx` console script and `python -m dlx`: `main`, then the quick exit."""
-    from dlx.cliexit import exit_fast, no_colour_in_logs
+    from dlx.cli.boundary import exit_fast, no_colour_in_logs
 
     no_colour_in_logs()
     try:

@@ -29,7 +29,7 @@ class GroupsHelp(TyperCommand):
         from rich.table import Table
         from rich.text import Text
 
-        from dlx import confindex
+        from dlx.cli import confindex as confindex
 
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold", no_wrap=True)
@@ -84,8 +84,8 @@ def show_config(
         raise UserError(f"`{flag}` goes with --cfg, e.g. `dlx train --cfg job {flag}`.", key=flag)
     from omegaconf import OmegaConf, open_dict
 
-    from dlx.config import compose, validate
-    from dlx.hydra_app import run_hydra, sweep_combinations
+    from dlx.config.rules import compose, validate
+    from dlx.launch.hydra_app import run_hydra, sweep_combinations
 
     combos = sweep_combinations(overrides) if multirun else [overrides]
     for combo in combos[:64]:
@@ -136,7 +136,7 @@ def show_version(value: bool) -> None:
 def complete_overrides(ctx: typer.Context, args: list[str], incomplete: str) -> list[str]:
     """Shell completion of an override: `model=<TAB>` (the options), `opt.<TAB>` (the keys),
     `<TAB>` (groups and top-level keys), with a `--config-dir`'s groups. conf/ is read as YAML."""
-    from dlx import confindex
+    from dlx.cli import confindex as confindex
 
     params = ctx.params or {}
     # Typer hands no args here: the words typed so far are the parsed overrides

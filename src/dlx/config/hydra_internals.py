@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from dlx.compose import hydra_error
+from dlx.config.compose import hydra_error
 
 
 @contextlib.contextmanager

@@ -11,21 +11,14 @@ import functools
 from pathlib import Path
 from typing import Any
 
+from dlx.config import shipped_conf
+
 # Blocks and keys Hydra owns, and the defaults list: not dlx's keys to list or complete.
 _NOT_KEYS = {"defaults", "hydra"}
 
 
-def shipped() -> Path | None:
-    """dlx's conf/ (as dlx.config.conf_dir finds it, without importing OmegaConf)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "conf", here.parent.parent / "conf"):
-        if (candidate / "config.yaml").is_file():
-            return candidate
-    return None
-
-
 def _dirs(config_dir: str | None) -> list[Path]:
-    dirs = [d for d in (shipped(),) if d is not None]
+    dirs = [d for d in (shipped_conf(),) if d is not None]
     if config_dir and Path(config_dir).is_dir():
         dirs.append(Path(config_dir))
     return dirs
@@ -55,7 +48,7 @@ def _load(path: Path) -> Any:
 
 def defaults() -> dict[str, str | None]:
     """The primary config's defaults list: group -> its default option (None: not chosen)."""
-    root = shipped()
+    root = shipped_conf()
     out: dict[str, str | None] = {}
     if root is None:
         return out
@@ -69,7 +62,7 @@ def defaults() -> dict[str, str | None]:
 
 def top_keys() -> dict[str, Any]:
     """The primary config's own keys (epochs, batch_size, early_stopping, ...) and values."""
-    root = shipped()
+    root = shipped_conf()
     cfg = _load(root / "config.yaml") if root else {}
     return {k: v for k, v in cfg.items() if k not in _NOT_KEYS}
 

@@ -172,7 +172,7 @@ def distributions(arguments: list[str]) -> tuple[dict[str, Any], list[str]]:
 
 def trial_env(spec: str, study_name: str, number: int) -> list[str]:
     """The overrides that tell a job which trial it is (Hydra sets them as its environment)."""
-    from dlx.runfolders import quote
+    from dlx.launch.runfolders import quote
 
     return [
         f"++hydra.job.env_set.{ENV_STORAGE}={quote(spec)}",

@@ -26,7 +26,7 @@ _RUN = frozenset({"init", "min_input_size", "unfreeze_at_epoch"})
 @functools.cache
 def _shipped() -> dict[str, tuple[str, frozenset[str]]]:
     """_target_ -> (option name, the keys of its YAML) for conf/model/*.yaml."""
-    from dlx.compose import conf_dir
+    from dlx.config.compose import conf_dir
 
     out = {}
     for path in sorted((conf_dir() / "model").glob("*.yaml")):
@@ -41,7 +41,7 @@ def _shipped() -> dict[str, tuple[str, frozenset[str]]]:
 def _constructor_args(target: str) -> frozenset[str] | None:
     """The keyword arguments of a dlx model class's __init__ (None: **kwargs or not found)."""
     module, _, cls = target.rpartition(".")
-    path = Path(__file__).resolve().parent.joinpath(*module.split(".")[1:]).with_suffix(".py")
+    path = Path(__file__).resolve().parents[1].joinpath(*module.split(".")[1:]).with_suffix(".py")
     try:
         tree = ast.parse(path.read_text())
     except (OSError, SyntaxError):

@@ -27,9 +27,9 @@ _CODE = ("_target_", "_partial_", "_args_", "hydra.launcher.setup", "env_set", "
 
 
 def resume_sweep(sweep_dir: str, config_dir: str | None = None) -> None:
-    from dlx.hydra_app import run_hydra
-    from dlx.preflight import preflight
-    from dlx.runfolders import check_writable, quote
+    from dlx.launch.hydra_app import run_hydra
+    from dlx.launch.preflight import preflight
+    from dlx.launch.runfolders import check_writable, quote
 
     path = Path(sweep_dir)
     where = f"`--resume {sweep_dir}`"
@@ -93,7 +93,7 @@ def resume_sweep(sweep_dir: str, config_dir: str | None = None) -> None:
         f"hydra.sweep.dir={quote(str(path.resolve()))}",
         "hydra.sweeper.resume=true",
     ]
-    from dlx.trust import check_sweep_overrides
+    from dlx.config.trust import check_sweep_overrides
 
     check_sweep_overrides(task, config_dir, str(saved))  # before anything is built from it
     preflight(overrides, True, config_dir)

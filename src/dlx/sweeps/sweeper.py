@@ -12,7 +12,7 @@ Two ways to pick trials, one way to run them:
 
 Trial N lives in SWEEP_DIR/N. `resume: true` keeps every trial folder that holds a final
 metrics.json, relaunches the interrupted ones (the job continues from its own
-checkpoints/last.pt: dlx.launch.task) and runs those never started.
+checkpoints/last.pt: dlx.launch.entry.task) and runs those never started.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from dlx.errors import UserError
-from dlx.sweep import folder_state, objective_direction, read_trial_metrics
+from dlx.sweeps.summary import folder_state, objective_direction, read_trial_metrics
 
 log = logging.getLogger("dlx")
 
@@ -102,19 +102,19 @@ class _Run:
     def open_study(self, space: dict[str, Any], sampler: Any = None):
         import optuna
 
-        from dlx.study import make_pruner, make_sampler, open_storage, quiet_optuna, storage_spec
+        from dlx.sweeps import study as st
 
-        quiet_optuna()
-        self.spec = storage_spec(self.opts.get("storage"), self.sweep_dir)
+        st.quiet_optuna()
+        self.spec = st.storage_spec(self.opts.get("storage"), self.sweep_dir)
         self.name = str(self.opts.get("study_name") or "dlx")
         self.space = space
         study = optuna.create_study(
             study_name=self.name,
-            storage=open_storage(self.spec),
+            storage=st.open_storage(self.spec),
             direction=self.direction,
             load_if_exists=True,
-            pruner=make_pruner(self.pruner, self.opts.get("pruning")),
-            sampler=sampler or make_sampler(self.opts.get("sampler"), 0, space),
+            pruner=st.make_pruner(self.pruner, self.opts.get("pruning")),
+            sampler=sampler or st.make_sampler(self.opts.get("sampler"), 0, space),
         )
         if study.direction.name.lower() != self.direction:
             raise UserError(
@@ -130,7 +130,7 @@ class _Run:
 
     def ask(self, job: int, overrides: list[str] | None = None, params=None):
         """A new trial for folder `job`: sampled (Optuna) or given (a grid point)."""
-        from dlx.study import make_sampler
+        from dlx.sweeps.study import make_sampler
 
         study = self.study
         if params is not None:
@@ -167,7 +167,7 @@ class _Run:
     def launch(self, jobs: list[tuple[int, list[str], int | None]]) -> None:
         """Run (folder index, overrides, trial number) jobs; consecutive folders go to the
         launcher together (it numbers a batch's jobs from initial_job_idx)."""
-        from dlx.study import trial_env
+        from dlx.sweeps.study import trial_env
 
         groups: list[list[tuple[int, list[str], int | None]]] = []
         for job in jobs:
@@ -229,7 +229,7 @@ class _Run:
 
     # -- the two searches -------------------------------------------------------------------
     def optuna(self, params: list[str]) -> None:
-        from dlx.study import distributions, grid_space
+        from dlx.sweeps.study import distributions, grid_space
 
         space, self.fixed = distributions(params)
         if not space:

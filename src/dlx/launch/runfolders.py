@@ -143,7 +143,7 @@ def fresh_folder(
         return overrides
     from datetime import datetime
 
-    from dlx.compose import _suffix
+    from dlx.config.compose import _suffix
 
     now = datetime.now()
     base = root / now.strftime("%Y-%m-%d") / (now.strftime("%H-%M-%S") + _suffix(cfg.get("name")))

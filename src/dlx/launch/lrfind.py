@@ -185,7 +185,7 @@ def _out_dir(explicit: str | None, name: Any) -> Path:
         path = Path(explicit)
         path.mkdir(parents=True, exist_ok=True)
         return path
-    from dlx.compose import _suffix
+    from dlx.config.compose import _suffix
 
     now = datetime.now()
     base = (
@@ -212,7 +212,7 @@ def run_lr_find(overrides: list[str]) -> dict[str, Any]:
 
     from dlx.data.augment import build_batch_augment
     from dlx.data.loader import make_loader
-    from dlx.launch import preflight
+    from dlx.launch.entry import preflight
     from dlx.tracking.console import console
     from dlx.tracking.figures import curve_figure
     from dlx.tracking.tensorboard import Tracker

@@ -2,8 +2,7 @@
 
 Each entry point runs preflight (compose and validate: bad input exits 2 and leaves no
 folder), claims a fresh run or sweep folder, and hands the overrides to the Hydra app.
-The parts live by concept: `dlx.preflight`, `dlx.runfolders`, `dlx.hydra_app` (the task and
-the only use of Hydra's private APIs) and `dlx.resume`; their names are re-exported here.
+The parts live beside it: `preflight`, `runfolders`, `hydra_app` (the task) and `resume`.
 """
 
 from __future__ import annotations
@@ -14,10 +13,10 @@ from typing import Any
 from omegaconf import DictConfig
 
 from dlx.errors import UserError
-from dlx.hydra_app import OUTCOMES, run_hydra, task
-from dlx.preflight import preflight, preflight_with_folders
-from dlx.resume import resume
-from dlx.runfolders import (
+from dlx.launch.hydra_app import OUTCOMES, run_hydra, task
+from dlx.launch.preflight import preflight, preflight_with_folders
+from dlx.launch.resume import resume
+from dlx.launch.runfolders import (
     check_writable,
     discard_unstarted_run,
     fresh_folder,
@@ -46,8 +45,8 @@ _fresh_folder = fresh_folder  # the name tests and older callers use
 
 
 def sweep_once(overrides: list[str], config_dir: str | None = None) -> None:
-    """One sweep (Hydra multirun) in its own folder; the summary lands in dlx.sweep."""
-    from dlx.sweeper import pruned_grid
+    """One sweep (Hydra multirun) in its own folder; the summary lands in dlx.sweeps.summary."""
+    from dlx.sweeps.sweeper import pruned_grid
 
     overrides = pruned_grid(overrides)
     cfg, chosen = preflight_with_folders(overrides, True, config_dir)

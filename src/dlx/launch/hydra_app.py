@@ -1,7 +1,7 @@
 """The Hydra app: `dlx train` and `dlx sweep` run `task` through `hydra.main`, so Hydra owns
 the run folder, `.hydra/`, multirun, sweepers and launchers.
 
-What it needs of Hydra's private APIs is in `dlx.hydra_internals` (which, unlike this module,
+What it needs of Hydra's private APIs is in `dlx.config.hydra_internals` (which, unlike this module,
 never reaches the training loop: preflight uses it too).
 """
 
@@ -19,10 +19,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from dlx.compose import conf_dir, groups, register_resolvers
+from dlx.config.compose import conf_dir, groups, register_resolvers
+from dlx.config.hydra_internals import no_mode_probe, sweep_combinations  # noqa: F401 (re-exported)
 from dlx.errors import UserError, explain
-from dlx.failsafe import record_stop
-from dlx.hydra_internals import no_mode_probe, sweep_combinations  # noqa: F401 (re-exported)
+from dlx.launch.failsafe import record_stop
 
 log = logging.getLogger("dlx")
 
@@ -90,8 +90,8 @@ def task(cfg: DictConfig) -> float:
         # Ctrl-C from here on stops the run cleanly; one process writes this folder at a time.
         torchrun = torchrun_env()  # under torchrun all ranks share the folder; rank 0 holds it
         lock = run_lock(run_dir) if not torchrun or torchrun[0] == 0 else contextlib.nullcontext()
-        import dlx.study  # noqa: F401  (registers the Optuna trial's pruning hook)
-        from dlx.sweep import folder_state
+        import dlx.sweeps.study  # noqa: F401  (registers the Optuna trial's pruning hook)
+        from dlx.sweeps.summary import folder_state
 
         # `dlx sweep --resume`: a trial that was interrupted continues from its last.pt
         again = multirun and folder_state(run_dir) == "resumable"
@@ -128,7 +128,7 @@ def task(cfg: DictConfig) -> float:
 def _failed_objective(cfg: DictConfig) -> float:
     """A failed trial's objective: the worst value, so a Bayesian sweeper learns to avoid that
     region (dlx's sweeper reads the trial's metrics.json and tells Optuna it failed)."""
-    from dlx.sweep import objective_direction
+    from dlx.sweeps.summary import objective_direction
 
     monitor = OmegaConf.select(cfg, "early_stopping.monitor", default="val/loss")
     return -math.inf if objective_direction(monitor) == "maximize" else math.inf
