@@ -53,3 +53,32 @@ def mnist_like(cfg, seed: int, min_size: int | None = None) -> DataBundle:
 def cifar_like(cfg, seed: int, min_size: int | None = None) -> DataBundle:
     """CIFAR-shaped: N x 3x32x32."""
     return _bundle(cfg, (3, 32, 32), "bench_cifar")
+
+
+def easy(cfg, seed: int, min_size: int | None = None) -> DataBundle:
+    """A task a net solves: class c is a bright pixel at position c of an 8x8 image, plus a
+    little noise (the advice benchmark's "solved" situation: the loss reaches its floor)."""
+    key = ("easy", int(cfg.n), int(cfg.n_eval))
+    if key not in _CACHE:
+        g = torch.Generator().manual_seed(0)
+
+        def make(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+            y = torch.randint(0, 10, (n,), generator=g)
+            x = 0.1 * torch.randn(n, 1, 8, 8, generator=g)
+            x.view(n, -1)[torch.arange(n), 3 * y + 10] += 3.0
+            return x, y
+
+        _CACHE[key] = (*make(int(cfg.n)), *make(int(cfg.n_eval)))
+    x, y, xe, ye = _CACHE[key]
+    return DataBundle(
+        train=TensorDataset(x, y),
+        val=TensorDataset(xe, ye),
+        test=TensorDataset(xe, ye),
+        task="classification",
+        in_shape=(1, 8, 8),
+        num_classes=10,
+        classes=[str(i) for i in range(10)],
+        mean=(0.0,),
+        std=(1.0,),
+        name="bench_easy",
+    )
