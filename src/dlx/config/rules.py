@@ -111,6 +111,9 @@ RULES: dict[str, tuple[Check, str]] = {
     "early_stopping.patience": _rule(positive_int, "an integer >= 1"),
     "early_stopping.min_delta": _rule(nonneg, "a number >= 0"),
     "early_stopping.restore_best": _rule(lambda v: isinstance(v, bool), "true | false"),
+    "data.seed": _rule(
+        lambda v: v is None or (_int(v) and 0 <= v <= MAX_SEED), f"null or 0 to {MAX_SEED}"
+    ),
     "data.limit": _rule(lambda v: v is None or positive_int(v), "null or an integer >= 1"),
     "data.val_fraction": _rule(fraction, "a number in (0, 1)"),
     "data.test_fraction": _rule(fraction, "a number in (0, 1)"),

@@ -46,6 +46,12 @@ class DataBundle:
         return all(isinstance(s, TensorDataset) for s in (self.train, self.val, self.test))
 
 
+def data_seed(cfg: Any) -> int:
+    """The seed of the split: `data.seed`, or `seed` when the data config has none (or null)."""
+    value = cfg.data.get("seed") if "data" in cfg else None
+    return int(cfg.seed if value is None else value)
+
+
 def build_data(data_cfg: Any, seed: int, min_size: int | None = None) -> DataBundle:
     """Instantiate the data group's loader: `load(cfg, seed=..., min_size=...)`."""
     from hydra.utils import get_method

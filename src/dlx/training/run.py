@@ -14,7 +14,7 @@ import torch
 from omegaconf import DictConfig
 
 from dlx.config.rules import validate
-from dlx.data import DataBundle, build_data
+from dlx.data import DataBundle, build_data, data_seed
 from dlx.data.augment import build_batch_augment
 from dlx.data.loader import make_loader
 from dlx.errors import UserError
@@ -96,7 +96,7 @@ def build(cfg: DictConfig) -> Built:
     if cfg.get("num_threads"):
         torch.set_num_threads(int(cfg.num_threads))
     torch.manual_seed(cfg.seed)
-    data = build_data(cfg.data, cfg.seed, min_input_size(cfg.model))
+    data = build_data(cfg.data, data_seed(cfg), min_input_size(cfg.model))
     loss_fn = build_loss(cfg.loss, data.task)
     torch.manual_seed(cfg.seed)  # the init does not depend on how the data was built
     try:
