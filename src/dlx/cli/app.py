@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from dlx.cli.boundary import run_exit_code
+from dlx.cli.completion import Group
 from dlx.cli.help import GroupsHelp, refuse_flags, show_config, show_version
 from dlx.cli.options import (
     OVERRIDES_HELP,
@@ -32,6 +33,7 @@ app = typer.Typer(
     add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, ...)
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
+    cls=Group,  # dlx's completion scripts: whole words, no space after `opt.lr=`
 )
 
 PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}

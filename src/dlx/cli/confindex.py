@@ -123,9 +123,8 @@ def _config_dir_in(words: list[str]) -> str | None:
 
 
 def complete(words: list[str], incomplete: str, config_dir: str | None = None) -> list[str]:
-    """Completions of the override being typed. `words` are those before it. bash splits
-    `model=ml` into `model`, `=`, `ml` (`=` is one of its word breaks): then the answers are
-    the bare options; a shell that keeps the word whole gets `model=mlp`."""
+    """Completions of the override being typed, as whole words (`model=mlp`, `opt.lr=`);
+    `words` are those before it. The shell scripts (cli/completion.py) trim them for bash."""
     config_dir = config_dir or _config_dir_in(words)
     found = groups(config_dir)
     chosen = {}
@@ -133,10 +132,6 @@ def complete(words: list[str], incomplete: str, config_dir: str | None = None) -
         k, eq, v = w.lstrip("+~").partition("=")
         if eq and k in found:
             chosen[k] = v
-    if incomplete == "=" and words:  # bash, the cursor right after `key=`
-        return ["=" + v for v in _values(words[-1], "", found, chosen, config_dir)]
-    if len(words) >= 2 and words[-1] == "=":  # bash: `key`, `=`, then the value typed so far
-        return _values(words[-2], incomplete, found, chosen, config_dir)
     if "=" in incomplete:
         key, _, typed = incomplete.partition("=")
         return [f"{key}={v}" for v in _values(key, typed, found, chosen, config_dir)]

@@ -141,17 +141,4 @@ def complete_overrides(ctx: typer.Context, args: list[str], incomplete: str) -> 
     params = ctx.params or {}
     # Typer hands no args here: the words typed so far are the parsed overrides
     words = [*(params.get("overrides") or []), *(ctx.args or []), *args]
-    if not incomplete and _bash_word() == "=":  # click drops a lone "=": bash's `key=<TAB>`
-        incomplete = "="
     return confindex.complete(words, incomplete, params.get("config_dir"))
-
-
-def _bash_word() -> str | None:
-    """The word bash is completing (its COMP_WORDS / COMP_CWORD), as bash split the line."""
-    import os
-
-    words, cword = os.environ.get("COMP_WORDS"), os.environ.get("COMP_CWORD", "")
-    if not words or not cword.isdigit():
-        return None
-    split = words.split()
-    return split[int(cword)] if int(cword) < len(split) else ""
