@@ -448,7 +448,7 @@ def test_resuming_a_run_that_stopped_early_trains_no_further(tmp_path):
 
 def test_a_run_folder_in_use_is_not_resumed_a_second_time(tmp_path):
     import dlx
-    from dlx.training.checkpoint import run_lock
+    from dlx.record.lock import run_lock
 
     run = tmp_path / "run"
     dlx.train([*TINY, "epochs=1", f"hydra.run.dir={run}"])

@@ -247,7 +247,7 @@ def test_a_run_being_resumed_shows_as_running(tree, tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys; from pathlib import Path; from dlx.training.checkpoint import run_lock\n"
+            "import sys; from pathlib import Path; from dlx.record.lock import run_lock\n"
             f"with run_lock(Path({str(run)!r})):\n    print('held', flush=True); sys.stdin.read()",
         ],
         stdin=subprocess.PIPE,

@@ -133,7 +133,7 @@ def make_runs(root: Path, n: int, seed: int = 0) -> None:
     rng = random.Random(seed)
     import yaml
 
-    from dlx.runs.load import flatten  # the same flat config the loop writes
+    from dlx.record.metrics import flatten  # the same flat config the loop writes
 
     base = flatten(yaml.safe_load(CONFIG_YAML.format(seed=0, bs=64, wd=0.0, opt_cls="Adam", lr=0)))
 

@@ -6,20 +6,12 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from dlx.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
-
-# A run's status in metrics.json -> `dlx train`'s exit code (SPEC: exit codes).
-STATUS_EXIT = {
-    "completed": EXIT_OK,
-    "stopped_early": EXIT_OK,
-    "diverged": EXIT_FAILED,
-    "interrupted": EXIT_INTERRUPTED,
-    "failed": EXIT_FAILED,
-}
+from dlx.record import status
 
 
 def run_exit_code(metrics: dict[str, Any]) -> int:
-    return STATUS_EXIT.get(metrics.get("status"), EXIT_FAILED)
+    """`dlx train`'s exit code for the run that left `metrics` (`record.status.EXIT`)."""
+    return status.exit_code(metrics.get("status"))
 
 
 def boundary(exc: BaseException) -> int:

@@ -34,6 +34,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from dlx.errors import UserError
+from dlx.record import names as folder
 
 TRUST_FLAG = "--trust-config"
 
@@ -42,19 +43,7 @@ _NOT_RUN_GROUPS = ("hydra", "hparams_search")
 
 # What dlx writes into a run folder: none of these may be a symlink (nor the folders holding
 # them), so a folder someone sends cannot make dlx write outside it.
-WRITTEN_FILES = (
-    "metrics.json",
-    "eval.json",
-    "train.log",
-    "checkpoints",
-    "checkpoints/last.pt",
-    "checkpoints/best.pt",
-    "checkpoints/.lock",
-    ".hydra",
-    ".hydra/config.yaml",
-    ".hydra/hydra.yaml",
-    ".hydra/overrides.yaml",
-)
+WRITTEN_FILES = folder.WRITTEN_PATHS
 
 
 # ---------------------------------------------------------------------------- the allowlist
@@ -242,7 +231,7 @@ def check_targets(
 def _config_dir_hint(run_dir: Path) -> str:
     """` This run was made with --config-dir DIR: give it again.` from the run's hydra.yaml
     (read as data; a hint only, never trusted)."""
-    path = run_dir / ".hydra" / "hydra.yaml"
+    path = folder.hydra_yaml(run_dir)
     try:
         text = path.read_text(errors="replace")[:200_000]
     except OSError:
@@ -259,7 +248,7 @@ def load_run_config(
     from dlx.config.rules import register_resolvers
 
     run_dir = Path(run_dir)
-    path = run_dir / ".hydra" / "config.yaml"
+    path = folder.config(run_dir)
     if not path.is_file():
         raise UserError(
             f"{run_dir} is not a dlx run folder (no .hydra/config.yaml).", key="RUN_DIR"

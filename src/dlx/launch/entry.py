@@ -70,7 +70,7 @@ def _held(folder: str | None):
 
     if folder is None or torchrun_env():
         return contextlib.nullcontext()
-    from dlx.training.checkpoint import run_lock
+    from dlx.record.lock import run_lock
 
     return run_lock(Path(folder), share=True)
 

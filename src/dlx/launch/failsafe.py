@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from dlx.record import names
+
 log = logging.getLogger("dlx")
 
 
@@ -41,7 +43,7 @@ def _saved_epochs(run_dir: Path) -> int | None:
     try:
         from dlx.training import checkpoint
 
-        state = checkpoint.load(run_dir / "checkpoints" / "last.pt")
+        state = checkpoint.load(names.last(run_dir))
         return int((state.get("run") or {}).get("epoch", 0))
     except Exception:  # noqa: BLE001 (best effort: the status matters, not the count)
         return None
@@ -57,9 +59,9 @@ def record_stop(
     """Write metrics.json with `status` unless this run (started at `since`, time.time())
     wrote one already. Returns a note when it could not be written (else None)."""
     from dlx.errors import free_space
-    from dlx.training.checkpoint import atomic_write
+    from dlx.record.atomic import atomic_write
 
-    path = Path(run_dir) / "metrics.json"
+    path = names.metrics(run_dir)
     try:
         if path.is_file() and not path.is_symlink() and path.stat().st_mtime >= since:
             json.loads(path.read_text())  # this run's own, and whole: keep it

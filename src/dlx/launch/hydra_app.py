@@ -23,6 +23,7 @@ from dlx.config.compose import conf_dir, groups, register_resolvers
 from dlx.config.hydra_internals import no_mode_probe, sweep_combinations  # noqa: F401 (re-exported)
 from dlx.errors import UserError, explain
 from dlx.launch.failsafe import record_stop
+from dlx.record import status as st
 
 log = logging.getLogger("dlx")
 
@@ -66,9 +67,10 @@ def task(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from dlx.training.checkpoint import run_lock
+    from dlx.record.lock import run_lock
+    from dlx.record.metrics import write_metrics
     from dlx.training.distributed import torchrun_env
-    from dlx.training.loop import fit, write_metrics
+    from dlx.training.loop import fit
     from dlx.training.signals import StopRequested
 
     hc = HydraConfig.get()
@@ -104,23 +106,23 @@ def task(cfg: DictConfig) -> float:
                 metrics = fit(cfg, run_dir, choices=_choices(hc), resume=again)
     except KeyboardInterrupt:  # a second Ctrl-C: the run still says it was interrupted
         if not multirun:
-            record_stop(run_dir, since, "interrupted", "stopped by a second Ctrl-C", _choices(hc))
+            record_stop(run_dir, since, st.INTERRUPTED, "stopped by a second Ctrl-C", _choices(hc))
         raise
     except Exception as exc:
         if not multirun:
             if not isinstance(exc, UserError):  # a run that failed (a full disk, ...)
-                record_stop(run_dir, since, "failed", explain(exc)[1], _choices(hc))
+                record_stop(run_dir, since, st.FAILED, explain(exc)[1], _choices(hc))
             OUTCOMES.append({"status": "error", "exception": exc})
             return math.nan
         # In a sweep a broken trial is marked failed; the others go on.
         log.error("trial failed:\n%s", traceback.format_exc())
         reason = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
-        write_metrics(run_dir, {"status": "failed", "error": reason, "choices": _choices(hc)})
+        write_metrics(run_dir, {"status": st.FAILED, "error": reason, "choices": _choices(hc)})
         return _failed_objective(cfg)
     OUTCOMES.append(metrics)
-    if multirun and metrics["status"] == "interrupted":
+    if multirun and metrics["status"] == st.INTERRUPTED:
         raise KeyboardInterrupt  # Ctrl-C stops the whole sweep, not just this trial
-    if metrics["status"] in ("diverged", "interrupted") or metrics["best_value"] is None:
+    if metrics["status"] in (st.DIVERGED, st.INTERRUPTED) or metrics["best_value"] is None:
         return _failed_objective(cfg) if multirun else math.nan
     return float(metrics["best_value"])
 

@@ -13,6 +13,8 @@ from dlx.config.compose import groups, hydra_error
 from dlx.config.rules import validate
 from dlx.errors import UserError
 from dlx.launch.runfolders import check_writable
+from dlx.record import names
+from dlx.record import status as st
 
 # model.* / data.* keys a resumed run may still change: they do not change what it learns from
 # or the network it continues.
@@ -80,7 +82,8 @@ def resume(
     from dlx.config.trust import load_run_config, refuse_symlinks
     from dlx.launch.capacity import check_capacity
     from dlx.launch.failsafe import record_stop
-    from dlx.training.checkpoint import atomic_write, run_lock
+    from dlx.record.atomic import write_text
+    from dlx.record.lock import run_lock
     from dlx.training.device import resolve_device
     from dlx.training.loop import fit
     from dlx.training.signals import StopRequested
@@ -103,27 +106,27 @@ def resume(
         )
     if not run_path.is_dir():
         raise UserError(f"{where}: there is no such folder.", key="--resume")
-    if not (run_path / ".hydra" / "config.yaml").is_file():
+    if not names.is_run_folder(run_path):
         raise UserError(
             f"{where}: not a dlx run folder (no .hydra/config.yaml). Give the folder "
             "of one run, e.g. outputs/DATE/TIME.",
             key="--resume",
         )
     refuse_symlinks(run_path)
-    if not (run_path / "checkpoints" / "last.pt").is_file():
+    if not names.last(run_path).is_file():
         raise UserError(
             f"{where}: the run has no checkpoints/last.pt to continue from (it stopped "
             "before its first checkpoint); start it again instead.",
             key="--resume",
         )
-    check_writable(run_path / "checkpoints", "--resume")
+    check_writable(names.checkpoints(run_path), "--resume")
     cfg = load_run_config(run_path, config_dir, trust_config)
     if overrides:
         cfg = _resume_overrides(cfg, overrides)
     validate(cfg)
     check_capacity(cfg, resolve_device(cfg.device.type))
     choices = {}
-    hydra_yaml = run_path / ".hydra" / "hydra.yaml"
+    hydra_yaml = names.hydra_yaml(run_path)
     try:
         saved = OmegaConf.load(hydra_yaml) if hydra_yaml.is_file() else None
         found = OmegaConf.select(saved, "hydra.runtime.choices", default=None) if saved else None
@@ -136,7 +139,7 @@ def resume(
         choices = {}
     since = time.time()
     with StopRequested(), run_lock(run_path):  # nothing is written before the lock is held
-        handler = logging.FileHandler(run_path / "train.log")
+        handler = logging.FileHandler(run_path / names.TRAIN_LOG)
         handler.setFormatter(logging.Formatter("[%(asctime)s][%(levelname)s] %(message)s"))
         root = logging.getLogger()
         root.addHandler(handler)
@@ -149,18 +152,17 @@ def resume(
             else:
                 metrics = fit(cfg, run_path, resume=True, choices=choices)
             if overrides:  # later resumes and `dlx eval` see the config this run now has
-                text = OmegaConf.to_yaml(cfg).encode()
-                atomic_write(run_path / ".hydra" / "config.yaml", lambda f: f.write(text))
+                write_text(names.config(run_path), OmegaConf.to_yaml(cfg))
             return metrics
         except KeyboardInterrupt:  # a second Ctrl-C: the run still says it was interrupted
-            record_stop(run_path, since, "interrupted", "stopped by a second Ctrl-C", choices)
+            record_stop(run_path, since, st.INTERRUPTED, "stopped by a second Ctrl-C", choices)
             raise
         except UserError:
             raise
         except Exception as exc:
             from dlx.errors import explain
 
-            record_stop(run_path, since, "failed", explain(exc)[1], choices)
+            record_stop(run_path, since, st.FAILED, explain(exc)[1], choices)
             raise
         finally:
             root.removeHandler(handler)

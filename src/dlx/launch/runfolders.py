@@ -13,6 +13,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from dlx.errors import UserError
+from dlx.record import names
 
 
 def override_value(overrides: list[str], key: str) -> str | None:
@@ -47,20 +48,6 @@ def check_writable(folder: Path, key: str) -> None:
         )
 
 
-# What a dlx run writes in its folder: an existing folder holding any of these is not dlx's
-# to write into (another run's, or files of the user's own that would be overwritten).
-RUN_FILES = (
-    "metrics.json",
-    "checkpoints/last.pt",
-    "checkpoints/best.pt",
-    "eval.json",
-    "train.log",
-    ".hydra/config.yaml",
-    ".hydra/hydra.yaml",
-    ".hydra/overrides.yaml",
-)
-
-
 def refuse_existing_run(overrides: list[str]) -> None:
     """A new run never lands on top of another run, nor overwrites a file dlx did not write
     in an existing folder (its best.pt, its train.log)."""
@@ -68,9 +55,9 @@ def refuse_existing_run(overrides: list[str]) -> None:
     if folder is None:
         return
     run = Path(folder)
-    held = [name for name in RUN_FILES if os.path.lexists(run / name)]
+    held = [name for name in names.RUN_FILES if os.path.lexists(run / name)]
     if held:
-        is_run = any(name in held for name in ("metrics.json", "checkpoints/last.pt"))
+        is_run = any(name in held for name in names.RUN_MARKERS)
         raise UserError(
             f"`hydra.run.dir={folder}` already holds "
             + (
@@ -116,9 +103,7 @@ def refuse_existing_sweep(overrides: list[str]) -> None:
     held = [
         p.name
         for p in sweep.iterdir()
-        if p.name in ("multirun.yaml", "summary.csv")
-        or (p / "metrics.json").exists()
-        or (p / "checkpoints" / "last.pt").exists()
+        if p.name in (names.MULTIRUN, names.SUMMARY_CSV) or names.has_run(p)
     ]
     if held:
         raise UserError(
@@ -178,7 +163,7 @@ def discard_unstarted_run(run_dir: Path, parents: bool) -> None:
     metrics.json is never touched."""
     import shutil
 
-    if (run_dir / "metrics.json").exists() or (run_dir / "checkpoints" / "last.pt").exists():
+    if names.has_run(run_dir):
         return
     shutil.rmtree(run_dir, ignore_errors=True)
     if parents:  # outputs/DATE/ and outputs/ that this run alone made

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from dlx.errors import UserError
-from dlx.runs.load import Run, _read_bytes, held_locks, load_run
+from dlx.record import names
+from dlx.record.lock import held_locks
+from dlx.runs.load import Run, _read_bytes, load_run
 from dlx.runs.query import cell, is_number, printable, text
 
 _MISSING = "-"
@@ -67,7 +69,7 @@ def _history(run: Run) -> list[dict[str, Any]]:
     if run.problem:
         return []
     try:
-        data = json.loads(_read_bytes(os.path.join(run.path, "metrics.json"), 1 << 26)[0])
+        data = json.loads(_read_bytes(os.path.join(run.path, names.METRICS), 1 << 26)[0])
     except (OSError, ValueError, RecursionError):
         return []
     hist = data.get("history") if isinstance(data, dict) else None
@@ -76,7 +78,7 @@ def _history(run: Run) -> list[dict[str, Any]]:
 
 def _load(arg: str, held: set[int] | None) -> Run:
     path = Path(arg)
-    if not (path / ".hydra" / "config.yaml").is_file():
+    if not names.is_run_folder(path):
         raise UserError(
             f"{arg}: not a dlx run folder (no .hydra/config.yaml). Give run folders, e.g. "
             "outputs/DATE/TIME or a sweep's trial outputs/multirun/DATE/TIME/0.",

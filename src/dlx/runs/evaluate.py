@@ -17,6 +17,8 @@ from typing import Any
 import torch
 
 from dlx.errors import UserError
+from dlx.record import names
+from dlx.record.atomic import write_bytes
 
 CHECKPOINTS = ("best", "last")
 SPLITS = ("test", "val")
@@ -26,7 +28,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 def _run_metrics(run_dir: Path) -> tuple[dict[str, Any], str | None]:
     """The run's own metrics.json, and a note when it is there but damaged (eval goes on
     without it: the checkpoint and the config are what it needs)."""
-    path = run_dir / "metrics.json"
+    path = names.metrics(run_dir)
     if not path.is_file():
         return {}, None
     try:
@@ -129,7 +131,7 @@ def run_eval(
         raise UserError(
             f"`--split {split}`: unknown split. Allowed: {' | '.join(SPLITS)}.", key="--split"
         )
-    path = run_dir / "checkpoints" / f"{checkpoint}.pt"
+    path = names.checkpoint(run_dir, checkpoint)
     if not path.is_file():
         hint = (
             " (the run ended before its first validation, e.g. it diverged.) Try --checkpoint last."
@@ -224,8 +226,8 @@ def run_eval(
     out = run_dir / f"eval_{result['checkpoint']}_{result['split']}.json"
     if writable:
         data = json.dumps(result, indent=2).encode()
-        for path in (out, run_dir / "eval.json"):
-            ckpt.atomic_write(path, lambda f, data=data: f.write(data))
+        for path in (out, names.eval_json(run_dir)):
+            write_bytes(path, data)
     print_result(result, out if writable else None)
     return result
 

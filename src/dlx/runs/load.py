@@ -20,7 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-STATUSES = ("completed", "stopped_early", "diverged", "interrupted", "failed", "pruned")
+from dlx.record import names
+from dlx.record import status as st
+from dlx.record.lock import held_locks, is_locked
+from dlx.record.metrics import flatten
+
 # Where metrics.json's summary ends: the loop writes these (big) keys last, indent=2. The
 # table stops before the config too; a filter on a config key reads on to the verdict.
 _CONFIG_KEY = b'\n  "config": '
@@ -41,31 +45,6 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "task": (str,),
     "error": (str,),
 }
-
-
-def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    """{"opt": {"lr": 0.1}} -> {"opt.lr": 0.1}; lists stay values."""
-    out: dict[str, Any] = {}
-    if isinstance(tree, dict):
-        for k, v in tree.items():
-            key = f"{prefix}{k}"
-            if isinstance(v, dict) and v:
-                out.update(flatten(v, key + "."))
-            else:
-                out[key] = v
-    return out
-
-
-def flat_config(cfg: Any) -> dict[str, Any]:
-    """A composed config as flat dotted keys, for metrics.json (`dlx runs --filter opt.lr<0.01`
-    and `dlx compare` read it instead of parsing YAML)."""
-    from omegaconf import OmegaConf
-
-    try:
-        tree = OmegaConf.to_container(cfg, resolve=True)
-    except Exception:  # an interpolation that only resolves inside Hydra: keep it as text
-        tree = OmegaConf.to_container(cfg, resolve=False)
-    return {k: v for k, v in flatten(tree).items() if not k.startswith("hydra.")}
 
 
 def _read_bytes(path: str, limit: int = _MAX_READ) -> tuple[bytes, int, bytes]:
@@ -122,7 +101,7 @@ def check_summary(data: Any) -> tuple[dict[str, Any] | None, str | None]:
         kind = "null" if data is None else type(data).__name__
         return None, f"metrics.json holds {kind}, not an object"
     status = data.get("status")
-    if status not in STATUSES:
+    if status not in st.WRITTEN:
         return data, f"metrics.json has status {str(status)[:40]!r}"
     for key, types in _FIELD_TYPES.items():
         v = data.get(key)
@@ -134,7 +113,7 @@ def check_summary(data: Any) -> tuple[dict[str, Any] | None, str | None]:
 def read_overrides(run: str | Path) -> list[str]:
     """`.hydra/overrides.yaml` (Hydra writes a YAML list of strings), hydra.* left out."""
     try:
-        text = _read_bytes(os.path.join(run, ".hydra", "overrides.yaml"), 1 << 16)[0].decode()
+        text = _read_bytes(os.path.join(run, names.HYDRA, names.OVERRIDES), 1 << 16)[0].decode()
     except (OSError, UnicodeDecodeError):
         return []
     items: list[str] | None = []
@@ -170,47 +149,6 @@ def read_yaml(path: Path) -> Any:
     return yaml.load(head.decode(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
-def held_locks() -> set[int] | None:
-    """Inodes of the files someone holds an flock on (Linux' /proc/locks), or None where the
-    system does not say: a run that is going (or being resumed) holds checkpoints/.lock."""
-    try:
-        with open("/proc/locks", encoding="ascii", errors="replace") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return None
-    held = set()
-    for line in lines:
-        parts = line.split()
-        if "FLOCK" in parts and len(parts) > 5:
-            dev_ino = parts[5] if parts[1] != "->" else parts[6]
-            try:
-                held.add(int(dev_ino.rsplit(":", 1)[1]))
-            except (IndexError, ValueError):
-                continue
-    return held
-
-
-def _locked(lock: str, held: set[int] | None) -> bool:
-    if held is not None:
-        try:
-            return os.lstat(lock).st_ino in held
-        except OSError:
-            return False
-    try:  # no /proc/locks (macOS): ask for the lock ourselves, without waiting, and let go
-        import fcntl
-
-        fd = os.open(lock, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
-    except (ImportError, OSError):
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return False
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
-
-
 @dataclass
 class Run:
     path: Path
@@ -229,7 +167,7 @@ class Run:
         if isinstance(c, dict) and c:
             return {str(k): str(v) for k, v in c.items() if v is not None}
         try:  # runs from before metrics.json held them, and runs that are still going
-            hydra = read_yaml(self.path / ".hydra" / "hydra.yaml")
+            hydra = read_yaml(names.hydra_yaml(self.path))
             c = hydra["hydra"]["runtime"]["choices"]
             return {str(k): str(v) for k, v in c.items() if v is not None and "hydra" not in k}
         except Exception:
@@ -239,12 +177,12 @@ class Run:
         """The run's composed config, flat: from metrics.json, else .hydra/config.yaml."""
         c = self.summary.get("config")
         if c is None and not self.problem:  # the table's read stopped before it
-            c = (read_summary(self.path / "metrics.json", with_config=True)[0] or {}).get("config")
+            c = (read_summary(names.metrics(self.path), with_config=True)[0] or {}).get("config")
             self.summary["config"] = c if c is not None else False  # read once
         if isinstance(c, dict):
             return c
         try:
-            return flatten(read_yaml(self.path / ".hydra" / "config.yaml"))
+            return flatten(read_yaml(names.config(self.path)))
         except Exception:
             return {}
 
@@ -281,32 +219,31 @@ def find_runs(directory: Path) -> list[Path]:
                 entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
         except OSError:
             continue
-        if any(n == ".hydra" and is_dir for n, is_dir in entries) and os.path.isfile(
-            os.path.join(d, ".hydra", "config.yaml")
+        if any(n == names.HYDRA and is_dir for n, is_dir in entries) and os.path.isfile(
+            os.path.join(d, names.HYDRA, names.CONFIG)
         ):
             found.append(Path(d))
         stack.extend(
             os.path.join(d, n)
             for n, is_dir in entries
-            if is_dir and n[0] != "." and n != "checkpoints" and n != "__pycache__"
+            if is_dir and n[0] != "." and n != names.CHECKPOINTS and n != "__pycache__"
         )
     return found
 
 
 def load_run(run: Path, root: Path, held: set[int] | None) -> Run:
     p = str(run)
-    summary, problem = read_summary(os.path.join(p, "metrics.json"))
+    summary, problem = read_summary(os.path.join(p, names.METRICS))
     try:
-        started = os.stat(os.path.join(p, ".hydra", "overrides.yaml")).st_mtime
+        started = os.stat(os.path.join(p, names.HYDRA, names.OVERRIDES)).st_mtime
     except OSError:
-        started = os.stat(os.path.join(p, ".hydra", "config.yaml")).st_mtime
-    lock = os.path.join(p, "checkpoints", ".lock")
-    if _locked(lock, held):
-        status = "running"  # started, or resumed: another process is writing this folder
+        started = os.stat(os.path.join(p, names.HYDRA, names.CONFIG)).st_mtime
+    if is_locked(p, held):
+        status = st.RUNNING  # started, or resumed: another process is writing this folder
     elif problem:
-        status = "damaged"
+        status = st.DAMAGED
     elif summary is None:
-        went = os.path.isdir(os.path.join(p, "checkpoints"))
+        went = os.path.isdir(os.path.join(p, names.CHECKPOINTS))
         status = ("killed" if held is not None else "running or killed") if went else "no metrics"
     else:
         status = summary["status"]

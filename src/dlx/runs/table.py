@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 from dlx.errors import UserError
+from dlx.record import names
+from dlx.record import status as st
 from dlx.runs.load import Run, load_runs
 from dlx.runs.query import (
     apply_filters,
@@ -24,8 +26,8 @@ from dlx.runs.query import (
 KEY_GROUPS = ("data", "model", "opt", "reg", "sched", "aug", "experiment")
 FORMATS = ("table", "csv", "json")
 RICH_ROWS = 150  # more rows than this: a plain aligned table (rich's layout is ~1 ms a row)
-COLORS = {"completed": "green", "stopped_early": "green", "running": "cyan"}
-COLORS.update({"diverged": "red", "failed": "red", "damaged": "red"})
+COLORS = {**dict.fromkeys(st.OK, "green"), st.RUNNING: "cyan"}
+COLORS.update(dict.fromkeys((st.DIVERGED, st.FAILED, st.DAMAGED), "red"))
 # What the table shows anyway: sorting by these adds no column.
 _SHOWN = {"run", "status", "best_value", "epochs_run", "test.acc", "test.loss", "test.mse"}
 # csv/json: these columns first, then whatever the runs have (metrics, choices, config).
@@ -40,8 +42,8 @@ def sweep_folder(sweep: str, directory: str) -> Path:
         path = Path(directory) / sweep
     if not path.is_dir():
         raise UserError(f"--sweep {sweep}: there is no such folder.", key="--sweep")
-    if not (path / "multirun.yaml").is_file() and not any(
-        (p / ".hydra" / "config.yaml").is_file() for p in path.iterdir() if p.is_dir()
+    if not (path / names.MULTIRUN).is_file() and not any(
+        names.is_run_folder(p) for p in path.iterdir() if p.is_dir()
     ):
         raise UserError(
             f"--sweep {sweep}: not a sweep folder (no multirun.yaml, no trial folders). "
@@ -169,7 +171,7 @@ def print_table(
             escape(f"No runs{why} under {root.resolve()} (a run folder holds .hydra/config.yaml).")
         )
         return
-    damaged = sum(r.status == "damaged" for r in runs)
+    damaged = sum(r.status == st.DAMAGED for r in runs)
     title = f"{len(runs)} run{'s' * (len(runs) != 1)} under {root}"
     title += f" ({damaged} damaged)" if damaged else ""
     if key:

@@ -19,6 +19,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from dlx.errors import UserError
+from dlx.record import names
 
 # Hydra overrides a resumed sweep takes over from multirun.yaml (anything else is refused).
 _HYDRA_KEPT = ("hydra.sweeper.", "hydra.launcher.", "hydra/launcher=", "hydra/sweeper")
@@ -35,7 +36,7 @@ def resume_sweep(sweep_dir: str, config_dir: str | None = None) -> None:
     where = f"`--resume {sweep_dir}`"
     if not path.is_dir():
         raise UserError(f"{where}: there is no such folder.", key="--resume")
-    saved = path / "multirun.yaml"
+    saved = path / names.MULTIRUN
     if not saved.is_file():
         raise UserError(
             f"{where}: not a sweep folder (no multirun.yaml). Give the folder of a sweep, "

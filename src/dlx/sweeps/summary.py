@@ -8,7 +8,6 @@ trial's own folder: whatever ran where, the folders are the record.
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import math
 import shlex
@@ -19,10 +18,12 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from dlx.record import names
+from dlx.record import status as st
+from dlx.record.metrics import read_metrics
+
 _LAST: dict[str, Any] = {}
 
-OK_STATUSES = ("completed", "stopped_early")
-FINAL_STATUSES = (*OK_STATUSES, "pruned")  # a pruned trial has its metrics up to its stop
 CSV_FIELDS = [
     "rank",
     "trial",
@@ -62,26 +63,22 @@ def short_override(override: str) -> str:
 
 def _status(m: dict[str, Any]) -> str:
     status = m.get("status")
-    if status in FINAL_STATUSES or status == "failed":
+    if status in st.FINAL or status == st.FAILED:
         return status
     return f"failed ({status})"  # diverged, interrupted: the trial did not give a result
 
 
 def read_trial_metrics(folder: Path) -> dict[str, Any] | None:
     """A trial's metrics.json as a dict, or None (missing, half written, not an object)."""
-    try:
-        m = json.loads((Path(folder) / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return m if isinstance(m, dict) else None
+    return read_metrics(folder)
 
 
 def folder_state(folder: Path) -> str:
     """finished (a final metrics.json), resumable (a last.pt to continue from) or new."""
     m = read_trial_metrics(folder)
-    if m is not None and m.get("status") not in (None, "interrupted"):
+    if m is not None and m.get("status") not in (None, st.INTERRUPTED):
         return "finished"
-    if (Path(folder) / "checkpoints" / "last.pt").is_file():
+    if names.last(folder).is_file():
         return "resumable"
     return "new"
 
@@ -93,7 +90,7 @@ def collect(sweep_dir: Path, since: float | None = None) -> list[dict[str, Any]]
     """
     rows = []
     for trial in sorted(sweep_dir.iterdir(), key=lambda p: (len(p.name), p.name)):
-        overrides_file = trial / ".hydra" / "overrides.yaml"
+        overrides_file = names.overrides(trial)
         if not overrides_file.is_file():
             continue
         if since is not None and overrides_file.stat().st_mtime < since:
@@ -101,10 +98,10 @@ def collect(sweep_dir: Path, since: float | None = None) -> list[dict[str, Any]]
         overrides = [str(o) for o in OmegaConf.load(overrides_file)]
         m = read_trial_metrics(trial)
         if m is None:
-            m = {"status": "failed", "error": "the trial left no readable metrics.json"}
-        ok = m.get("status") in FINAL_STATUSES
+            m = {"status": st.FAILED, "error": "the trial left no readable metrics.json"}
+        ok = m.get("status") in st.FINAL
         val, test = (m.get("val") or {}) if ok else {}, (m.get("test") or {}) if ok else {}
-        stopped = m.get("status") in ("pruned", "stopped_early")
+        stopped = m.get("status") in st.STOPPED
         rows.append(
             {
                 "trial": trial.name,
@@ -145,10 +142,10 @@ def rank(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     def key(r: dict[str, Any]) -> tuple[str, int, float]:
         value = r["best_val"]
-        if r["status"] not in FINAL_STATUSES or value is None or not math.isfinite(value):
+        if r["status"] not in st.FINAL or value is None or not math.isfinite(value):
             return (r["task"], 2, 0.0)
         sign = -1 if objective_direction(r["monitor"]) == "maximize" else 1
-        return (r["task"], 0 if r["status"] in OK_STATUSES else 1, sign * value)
+        return (r["task"], 0 if r["status"] in st.OK else 1, sign * value)
 
     known = list(dict.fromkeys(r["task"] for r in rows if r["task"]))
 
@@ -180,7 +177,7 @@ def reproduce_command(params: list[str]) -> str:
 
 
 def _status_cell(r: dict[str, Any]) -> str:
-    if r["status"] == "pruned" and r["stopped_at"]:
+    if r["status"] == st.PRUNED and r["stopped_at"]:
         return f"pruned at epoch {r['stopped_at']}"
     return r["status"]
 
@@ -228,8 +225,8 @@ def print_table(rows: list[dict[str, Any]], sweep_dir: Path, notes: list[str] = 
                 table.add_column(col, justify="right" if right else "left", no_wrap=True)
         for r in members:
             shown = " ".join(short_override(p) for p in r["params"] if p not in common)
-            style = "red" if r["status"] not in FINAL_STATUSES else None
-            style = "yellow" if r["status"] == "pruned" else style
+            style = "red" if r["status"] not in st.FINAL else None
+            style = "yellow" if r["status"] == st.PRUNED else style
             table.add_row(  # `reg=[l2,dropout]` is text, not rich markup
                 str(r["rank"]),
                 escape(r["trial"]),
@@ -241,13 +238,13 @@ def print_table(rows: list[dict[str, Any]], sweep_dir: Path, notes: list[str] = 
                 style=style,
             )
         console.print(table)
-        best = next((r for r in members if r["status"] in OK_STATUSES), None)
+        best = next((r for r in members if r["status"] in st.OK), None)
         if best:
             bests.append((task if len(groups) > 1 else "", best))
     if common:
         console.print(f"every trial: {escape(' '.join(common))}", soft_wrap=True)
     for r in rows:
-        if r["status"] not in FINAL_STATUSES and r["error"]:
+        if r["status"] not in st.FINAL and r["error"]:
             console.print(
                 f"[red]trial {escape(r['trial'])} {r['status']}:[/] {escape(str(r['error']))}",
                 soft_wrap=True,
@@ -266,7 +263,7 @@ def print_table(rows: list[dict[str, Any]], sweep_dir: Path, notes: list[str] = 
         console.print("[red]no trial succeeded[/]")
     for note in notes:
         console.print(escape(note), soft_wrap=True)
-    console.print(f"summary: {escape(str(sweep_dir / 'summary.csv'))}", soft_wrap=True)
+    console.print(f"summary: {escape(str(sweep_dir / names.SUMMARY_CSV))}", soft_wrap=True)
 
 
 class SweepSummary(Callback):
@@ -291,7 +288,7 @@ class SweepSummary(Callback):
         if not sweep_dir.is_dir():
             return
         rows = rank(collect(sweep_dir, since=_LAST.get("started")))
-        write_csv(rows, sweep_dir / "summary.csv")
+        write_csv(rows, sweep_dir / names.SUMMARY_CSV)
         notes: list[str] = []
         if rows and _has_study(config):
             from dlx.sweeps.study import study_report
@@ -315,4 +312,4 @@ def _has_study(config: DictConfig) -> bool:
 def exit_code() -> int:
     """0 when any trial succeeded, 1 otherwise."""
     rows = _LAST.get("rows") or []
-    return 0 if any(r["status"] in OK_STATUSES for r in rows) else 1
+    return 0 if any(r["status"] in st.OK for r in rows) else 1

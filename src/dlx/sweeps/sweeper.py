@@ -25,6 +25,8 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from dlx.errors import UserError
+from dlx.record import names
+from dlx.record import status as st
 from dlx.sweeps.summary import folder_state, objective_direction, read_trial_metrics
 
 log = logging.getLogger("dlx")
@@ -57,8 +59,8 @@ def run_sweep(plugin, arguments: list[str]) -> list[Any]:
     sweep_dir = Path(config.hydra.sweep.dir)
     sweep_dir.mkdir(parents=True, exist_ok=True)
     resume = bool(opts.get("resume"))
-    if not (resume and (sweep_dir / "multirun.yaml").is_file()):
-        OmegaConf.save(config, sweep_dir / "multirun.yaml")
+    if not (resume and (sweep_dir / names.MULTIRUN).is_file()):
+        OmegaConf.save(config, sweep_dir / names.MULTIRUN)
     params = [f"{k}={v}" for k, v in (opts.get("params") or {}).items()] + list(arguments)
     pruner = _name(opts.get("pruner") or "none")
     monitor = OmegaConf.select(config, "early_stopping.monitor", default="val/loss")
@@ -153,9 +155,9 @@ class _Run:
         status = m.get("status") if m else None
         value = m.get("best_value") if m else None
         try:
-            if status in ("completed", "stopped_early") and _finite(value):
+            if status in st.OK and _finite(value):
                 self.study.tell(number, float(value), skip_if_finished=True)
-            elif status == "pruned":
+            elif status == st.PRUNED:
                 self.study.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
             else:
                 self.study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
@@ -186,11 +188,7 @@ class _Run:
             for (job, _, number), ret in zip(group, results, strict=True):
                 folder = self.sweep_dir / str(job)
                 with_result = read_trial_metrics(folder) or {}
-                if _name(ret.status) != "COMPLETED" or with_result.get("status") not in (
-                    "completed",
-                    "stopped_early",
-                    "pruned",
-                ):
+                if _name(ret.status) != "COMPLETED" or with_result.get("status") not in st.FINAL:
                     self.failures += 1
                 self.launched += 1
                 if number is not None and self.study is not None:

@@ -17,6 +17,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from dlx.record import names
+
 log = logging.getLogger("dlx")
 
 AUG_FOR = {"cifar10": "aug=cifar", "imagefolder": "aug=flip"}  # digits, mnist...: aug=mnist
@@ -195,14 +197,13 @@ def run_overrides(run_dir: str | Path | None) -> tuple[list[str] | None, str | N
     the user's `--config-dir`, if any (from `.hydra/hydra.yaml`)."""
     if run_dir is None:
         return None, None
-    hydra_dir = Path(run_dir) / ".hydra"
     try:
-        overrides = [str(o) for o in OmegaConf.load(hydra_dir / "overrides.yaml")]
+        overrides = [str(o) for o in OmegaConf.load(names.overrides(run_dir))]
     except Exception:
         return None, None
     config_dir = None
     try:
-        sources = OmegaConf.load(hydra_dir / "hydra.yaml").hydra.runtime.config_sources
+        sources = OmegaConf.load(names.hydra_yaml(run_dir)).hydra.runtime.config_sources
         for s in sources or []:
             if s.get("provider") == "command-line" and str(s.get("path", "")):
                 config_dir = str(s.path).removeprefix("file://")

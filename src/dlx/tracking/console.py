@@ -16,6 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from dlx.record import status as st
+
 
 class _Stdout:
     """sys.stdout as rich's file. When the reader goes away (`dlx train | head -2`), the rest
@@ -209,9 +211,7 @@ class RunConsole:
         # a long run folder folds over rows, never cut; a long evidence wraps at 100 columns
         table.add_column(overflow="fold", max_width=100)
         status = metrics["status"]
-        color = {"completed": "green", "stopped_early": "green", "diverged": "red"}.get(
-            status, "yellow"
-        )
+        color = "green" if status in st.OK else "red" if status == st.DIVERGED else "yellow"
         table.add_row("status", f"[{color}]{status}[/]")
         table.add_row("epochs run", str(metrics["epochs_run"]))
         table.add_row(

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from dlx.record import names
+
 ES_TAG = "early_stopping/"  # SPEC: early stopping's events live under early_stopping*
 
 
@@ -19,7 +21,7 @@ def _swept(hc) -> list[str]:
     from omegaconf import OmegaConf
 
     keys = [str(k) for k in (OmegaConf.select(hc, "sweeper.params", default=None) or {})]
-    started = Path(str(hc.sweep.dir)) / "multirun.yaml"
+    started = Path(str(hc.sweep.dir)) / names.MULTIRUN
     try:
         task = OmegaConf.select(OmegaConf.load(started), "hydra.overrides.task") or []
         parsed = OverridesParser.create().parse_overrides([str(o) for o in task])

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dlx.errors import UserError
+from dlx.record import status
 from dlx.training.hooks import EpochEnd, EpochHook
 from dlx.training.optim import unfreeze
 
@@ -36,7 +37,7 @@ class EarlyStop:
         tracker.text("early_stopping", msg, end.epoch)
         tracker.early_stopping(end.epoch, stopper.best_epoch, stopper.best, stopper.monitor)
         self.run.console.print(f"[cyan]{msg}[/]")
-        return "stopped_early"
+        return status.STOPPED_EARLY
 
 
 class Unfreeze:

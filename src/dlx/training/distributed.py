@@ -28,6 +28,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from dlx.errors import UserError
+from dlx.record import names
 from dlx.training.world import backend_for, check_devices, torchrun_env  # noqa: F401
 
 log = logging.getLogger("dlx")
@@ -138,7 +139,7 @@ def _worker(
             backend_for(device), init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
         )
         if rank == 0:  # the parent's Hydra logging does not reach a spawned process
-            handler = logging.FileHandler(Path(run_dir) / "train.log")
+            handler = logging.FileHandler(Path(run_dir) / names.TRAIN_LOG)
             handler.setFormatter(logging.Formatter("[%(asctime)s][%(levelname)s] %(message)s"))
             root = logging.getLogger()
             root.addHandler(handler)

@@ -3,24 +3,21 @@ the HParams dashboard's row) from the history the epochs left."""
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from dlx.models import count_parameters
-from dlx.runs.load import flat_config
+from dlx.record import names
+from dlx.record import status as st
+from dlx.record.metrics import flat_config, write_metrics
 from dlx.tracking.diagnostics import diagnose, diagnosis_markdown
 from dlx.tracking.tensorboard import run_hparams
 from dlx.tracking.visuals import log_conv_layer
-from dlx.training import checkpoint
 from dlx.training.debug import overfit_verdict
 from dlx.training.run import Run, evaluate, predict
-
-TESTED = ("completed", "stopped_early", "pruned")  # a run that ended well gets its test
 
 
 def finish(
@@ -32,7 +29,7 @@ def finish(
         run.knobs.profiler.close()
     test_stats = None
     model = run.eval_model  # the weight EMA when on
-    if status in TESTED:
+    if status in st.TESTED:  # a run that ended well gets its test
         test_ckpt = "last"
         if stopper.restore_best and run.best_weights is not None:
             model.load_state_dict(run.best_weights)
@@ -44,10 +41,10 @@ def finish(
         log_conv_layer(tracker, model, run.example, state.epoch)  # what the filters learned
         if data.true_fn is not None and run.dist.is_main:
             _fit_figure(run)
-    elif status == "interrupted":
+    elif status == st.INTERRUPTED:
         run.console.print(
             "[yellow]interrupted:[/] the last completed epoch is saved in "
-            f"{run.ckpt_dir / 'last.pt'}; continue with `dlx train --resume {run.run_dir}`"
+            f"{run.ckpt_dir / names.LAST}; continue with `dlx train --resume {run.run_dir}`"
         )
 
     best_hist = next((h for h in state.history if h["epoch"] == stopper.best_epoch), None)
@@ -155,8 +152,3 @@ def flat_hparams(cfg: DictConfig) -> dict[str, Any]:
         if value is not None:
             out[key] = value
     return out
-
-
-def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> None:
-    payload = json.dumps(metrics, indent=2, default=str).encode()
-    checkpoint.atomic_write(run_dir / "metrics.json", lambda f: f.write(payload))

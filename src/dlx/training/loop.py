@@ -20,11 +20,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlx.config.rules import to_plain
 from dlx.errors import UserError
+from dlx.record import names
+from dlx.record import status as st
 from dlx.tracking.console import RunConsole
 from dlx.tracking.visuals import log_conv_layer, log_start
 from dlx.training import checkpoint
 from dlx.training.determinism import deterministic_if_asked
-from dlx.training.finish import finish, flat_hparams, write_metrics
+from dlx.training.finish import finish, flat_hparams
 from dlx.training.hooks import EpochEnd, epoch_end, epoch_start
 from dlx.training.optim import head_lr
 from dlx.training.run import Built, Dist, Run, RunState, begin, build, build_run, evaluate, predict
@@ -50,13 +52,13 @@ def fit(
     dist = dist or Dist()
     run = build_run(cfg, Path(run_dir), dist, RunConsole(enabled=dist.is_main))
     if resume:
-        checkpoint.restore(run, run.ckpt_dir / "last.pt")
+        checkpoint.restore(run, run.ckpt_dir / names.LAST)
     begin(run, resume)
     greet(run, resume)
-    status, error = "completed", None
+    status, error = st.COMPLETED, None
     last_epoch = cfg.epochs
     if run.stopper.fired:  # resumed after early stopping fired: nothing is left to train
-        status, last_epoch = "stopped_early", run.state.epoch
+        status, last_epoch = st.STOPPED_EARLY, run.state.epoch
     with (
         StopRequested() as stop,
         run.console.live(cfg.epochs, len(run.train_loader)),
@@ -68,17 +70,17 @@ def fit(
                 run.console.epoch_start(epoch)
                 train_stats = train_epoch(run, stop)
                 if train_stats is None:
-                    status = "interrupted"
+                    status = st.INTERRUPTED
                     break
                 stopped = end_epoch(run, epoch, train_stats)
                 if stopped:
                     status = stopped
                     break
                 if dist.agree(stop.requested, run.device):
-                    status = "interrupted"
+                    status = st.INTERRUPTED
                     break
         except Diverged as exc:
-            status, error = "diverged", str(exc)
+            status, error = st.DIVERGED, str(exc)
             run.tracker.text(
                 "diverged",
                 f"Run stopped: {exc}. The last good checkpoint is kept.",
@@ -95,9 +97,9 @@ def greet(run: Run, resume: bool) -> None:
     if not resume:
         log_start(run.tracker, run.console, run.model, run.data, run.example, cfg)
         log_conv_layer(run.tracker, run.model, run.example, 0)  # the filters at init
-        checkpoint.save_run(run, "last.pt")
+        checkpoint.save_run(run, names.LAST)
         return
-    run.console.print(f"resuming from epoch {state.epoch} ({run.ckpt_dir / 'last.pt'})")
+    run.console.print(f"resuming from epoch {state.epoch} ({run.ckpt_dir / names.LAST})")
     if run.stopper.fired:
         run.console.print(
             f"[cyan]note:[/] early stopping fired at epoch {run.stopper.fired_epoch}: nothing "
@@ -196,8 +198,8 @@ def end_epoch(run: Run, epoch: int, train_stats: dict[str, float]) -> str | None
     best = stopper.update(epoch, value)
     if best:
         run.best_weights = copy.deepcopy(run.eval_model.state_dict())
-        checkpoint.save_run(run, "best.pt")
-    checkpoint.save_run(run, "last.pt")
+        checkpoint.save_run(run, names.BEST)
+    checkpoint.save_run(run, names.LAST)
     tracker.scalars(
         {"loss/train": train_stats["loss"], "loss/val": val_stats["loss"], "lr": lr}, epoch
     )
@@ -216,14 +218,14 @@ def end_epoch(run: Run, epoch: int, train_stats: dict[str, float]) -> str | None
         epoch, cfg.epochs, train_stats, val_stats, stopper.monitor, value, run.run_dir, cfg
     )
     status = epoch_end(run.hooks, end)
-    if status and status != "stopped_early":  # early stopping says why itself
+    if status and status != st.STOPPED_EARLY:  # early stopping says why itself
         run.console.print(f"[cyan]Stopped at epoch {epoch}: {status}.[/]")
     return status
 
 
 def read_config(run_dir: str | Path) -> DictConfig:
     """A finished run's own composed config (what `dlx eval` and `--resume` rebuild from)."""
-    path = Path(run_dir) / ".hydra" / "config.yaml"
+    path = names.config(run_dir)
     if not path.is_file():
         raise UserError(f"{run_dir} is not a dlx run folder (no .hydra/config.yaml).")
     return OmegaConf.load(path)
@@ -240,5 +242,4 @@ __all__ = [
     "predict",
     "read_config",
     "to_plain",
-    "write_metrics",
 ]

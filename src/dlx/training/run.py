@@ -19,6 +19,7 @@ from dlx.data.augment import build_batch_augment
 from dlx.data.loader import make_loader
 from dlx.errors import UserError
 from dlx.models import build_model, min_input_size
+from dlx.record import names
 from dlx.tracking.console import RunConsole
 from dlx.tracking.diagnostics import GradientMonitor
 from dlx.tracking.tensorboard import Tracker
@@ -185,7 +186,7 @@ class Run:
 
     @property
     def ckpt_dir(self) -> Path:
-        return self.run_dir / "checkpoints"
+        return names.checkpoints(self.run_dir)
 
     @property
     def task(self) -> str:
