@@ -99,8 +99,6 @@ def device_missing(cfg) -> bool:
 def test_every_option_composes_builds_and_takes_a_training_step(
     group, option, tmp_path, no_downloads
 ):
-    from dlx.training.step import train_step
-
     cfg = compose([f"{group}={option}", *partners(group, option, tmp_path), *TINY])
     validate(cfg)
     if device_missing(cfg):  # asked for a device that is not here: one clear refusal
@@ -108,6 +106,13 @@ def test_every_option_composes_builds_and_takes_a_training_step(
             start(cfg, tmp_path / "run")
         assert err.value.key == "device"
         return
+    one_step(cfg, tmp_path, f"{group}={option}")
+
+
+def one_step(cfg, tmp_path: Path, label: str) -> None:
+    """Build the run and take one training step: finite loss, some weight moved."""
+    from dlx.training.step import train_step
+
     run = start(cfg, tmp_path / "run")
     try:
         trainable = [p for p in run.model.parameters() if p.requires_grad]
@@ -116,13 +121,31 @@ def test_every_option_composes_builds_and_takes_a_training_step(
         run.state.global_step = 1
         out, loss = train_step(run.step, xb.to(run.device), yb.to(run.device))
         assert out.shape[0] == len(yb)
-        assert torch.isfinite(loss), f"{group}={option}: loss {loss}"
+        assert torch.isfinite(loss), f"{label}: loss {loss}"
         changed = sum(
             not torch.equal(a, p.detach()) for a, p in zip(before, trainable, strict=True)
         )
-        assert changed, f"{group}={option}: the step changed no weight"
+        assert changed, f"{label}: the step changed no weight"
     finally:
         run.tracker.close()
+
+
+# The lecture's model knobs (keys, not group options): each composed, validated, built, stepped.
+KNOBS = [
+    ["model.kernel_size=3", "model.padding=0"],
+    ["model.stride=2", "model.pool=avg"],
+    ["model.pool=none", "model.kernel_size=3", "model.padding=1"],
+    ["model.pool=max", "model.pool_size=3", "model.pool_stride=1"],
+    ["model=alexnet", "model.kernel_size=3", "model.stride=2", "model.padding=0"],
+    ["model=alexnet", "model.pool=avg", "model.pool_size=2", "model.pool_stride=null"],
+]
+
+
+@pytest.mark.parametrize("knobs", KNOBS, ids=[" ".join(k) for k in KNOBS])
+def test_every_lecture_knob_composes_builds_and_takes_a_training_step(knobs, tmp_path):
+    cfg = compose([*knobs, *TINY, "data.limit=64"])
+    validate(cfg)
+    one_step(cfg, tmp_path, " ".join(knobs))
 
 
 @pytest.mark.parametrize("option", group_options("sched"))

@@ -27,7 +27,8 @@ from dlx.errors import UserError
 ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "gelu")
 INITS = ("default", "xavier", "he", "normal")
 PRECISIONS = ("fp32", "bf16", "fp16")
-LOSSES = ("auto", "cross_entropy", "mse")
+LOSSES = ("auto", "cross_entropy", "bce", "mse")
+POOLS = ("max", "avg", "none")
 MONITORS = ("val/loss", "val/acc")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 RESNET_ARCHS = ("resnet18", "resnet34", "resnet50")
@@ -120,6 +121,7 @@ RULES: dict[str, tuple[Check, str]] = {
     "data.image_size": _rule(lambda v: v is None or positive_int(v), "null or an integer >= 1"),
     "data.n_points": _rule(lambda v: _int(v) and v >= 16, "an integer >= 16"),
     "data.noise": _rule(nonneg, "a number >= 0"),
+    "data.n_samples": _rule(lambda v: _int(v) and 16 <= v <= 10**7, "an integer from 16 to 1e7"),
     "data.download": _rule(lambda v: isinstance(v, bool), "true | false"),
     "data.root": _rule(
         lambda v: v is None or (isinstance(v, str) and v.strip() != ""), "null or a folder path"
@@ -168,7 +170,13 @@ RULES: dict[str, tuple[Check, str]] = {
     "model.unfreeze_at_epoch": _rule(_none_or_positive_int, "null or an integer >= 1"),
     "model.min_input_size": _rule(_none_or_positive_int, "null or an integer >= 1"),
     "model.head_dropout": _rule(lambda v: _num(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "model.first_kernel": _rule(lambda v: positive_int(v) and v % 2 == 1, "an odd integer >= 1"),
+    # model.kernel_size is checked by the model (dlx.models.layers.positive): a trusted
+    # config's node there is built first (tests/test_hostile.py's control row)
+    "model.stride": _rule(positive_int, "an integer >= 1"),
+    "model.padding": _rule(lambda v: v == "same" or (_int(v) and v >= 0), "same | an integer >= 0"),
+    "model.pool": _rule(one_of(*POOLS), " | ".join(POOLS)),
+    "model.pool_size": _rule(positive_int, "an integer >= 1"),
+    "model.pool_stride": _rule(_none_or_positive_int, "null (the pool_size) or an integer >= 1"),
     "device.type": _rule(one_of(*DEVICES), " | ".join(DEVICES)),
     "opt.nesterov": _rule(lambda v: isinstance(v, bool), "true | false"),
     "opt.eps": _rule(positive, "a number > 0"),

@@ -24,6 +24,9 @@ NATIVE = {
     "fashion_mnist": ((1, 28, 28), 10),
     "cifar10": ((3, 32, 32), 10),
     "function": ((1,), None),
+    "moons": ((2,), 2),
+    "circles": ((2,), 2),
+    "spiral": ((2,), 2),
 }
 SIZE_KEYS = ("data.image_size", "model.width", "model.hidden", "model.channels", "model.depth")
 
@@ -140,11 +143,9 @@ def estimate(cfg: DictConfig) -> dict[str, int] | None:
 def check_capacity(cfg: DictConfig, device: Any) -> None:
     """Refuse (exit 2) a run whose parameters and one batch need more memory than `device`
     has available, naming the keys that size it."""
+    est = estimate(cfg)  # also refuses (exit 2) a conv stack that shrinks the image to nothing
     free = available_memory(device)
-    if free is None:
-        return
-    est = estimate(cfg)
-    if est is None:
+    if est is None or free is None:
         return
     need = est["parameter_bytes"] + est["activation_bytes"]
     if need <= free:

@@ -4,8 +4,10 @@ The original shape, scaled down: five conv layers (a wide first kernel, then 3x3
 ReLU, overlapping max pooling (3x3, stride 2) after conv 1, 2 and 5, and three fully
 connected layers with dropout in front of the first two. The 11x11 stride-4 stem of
 the 224x224 original becomes a 5x5 stride-1 conv, so a 32x32 image ends at 4x4 before
-the classifier. `min_input_size: 32` in conf/model/alexnet.yaml makes the data pipeline
-resize smaller images (digits' 8x8, MNIST's 28x28) up to 32x32.
+the classifier. The stem's `kernel_size`, `stride` and `padding` and the pooling (`pool`,
+`pool_size`, `pool_stride`) are the lecture's knobs; a combination that shrinks a feature
+map to nothing is refused naming the layer. `min_input_size: 32` in conf/model/alexnet.yaml
+makes the data pipeline resize smaller images (digits' 8x8, MNIST's 28x28) up to 32x32.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import torch
 from torch import nn
 
 from dlx.errors import UserError
-from dlx.models.layers import hidden_conv, hidden_dense
+from dlx.models.layers import hidden_conv, hidden_dense, pool_layer
+from dlx.models.shapes import trace
 
 # After these conv layers (0-based) comes a max pool, as in the original.
 POOL_AFTER = (0, 1, 4)
@@ -29,7 +32,12 @@ class AlexNet(nn.Module):
         out_dim: int,
         channels: tuple[int, ...] = (32, 96, 128, 128, 96),
         hidden: tuple[int, ...] = (512, 512),
-        first_kernel: int = 5,
+        kernel_size: int = 5,
+        stride: int = 1,
+        padding: int | str = "same",
+        pool: str = "max",
+        pool_size: int = 3,
+        pool_stride: int | None = 2,
         head_dropout: float = 0.5,
         activation: str = "relu",
         dropout: float = 0.0,
@@ -45,13 +53,14 @@ class AlexNet(nn.Module):
         c_in = in_shape[0]
         feats: list[nn.Module] = []
         for i, c_out in enumerate(channels):
-            feats += hidden_conv(c_in, c_out, first_kernel if i == 0 else 3, activation, batchnorm)
-            if i in POOL_AFTER:
-                feats.append(nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
+            # the stem takes the knobs; the other four are 3x3 "same" convs
+            k, s, pad = (kernel_size, stride, padding) if i == 0 else (3, 1, "same")
+            feats += hidden_conv(c_in, c_out, k, activation, batchnorm, pad, s)
+            if i in POOL_AFTER:  # overlapping pooling (3x3, stride 2, padded by 1)
+                feats += pool_layer(pool, pool_size, pool_stride, padding=1, ceil_mode=False)
             c_in = c_out
         self.features = nn.Sequential(*feats)
-        with torch.no_grad():
-            n_flat = self.features(torch.zeros(1, *in_shape)).numel()
+        n_flat = trace(self.features, in_shape)
         # Dropout in front of the first two fully connected layers, as in the paper;
         # `reg=dropout` sets its rate (reg.dropout), otherwise `model.head_dropout` does.
         p = dropout if dropout > 0 else head_dropout

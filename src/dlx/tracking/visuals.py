@@ -16,6 +16,7 @@ from dlx.data.augment import build_transform, images_of, per_sample
 from dlx.data.batch_augment import BatchAugment, NotBatchable
 from dlx.data.splits import denormalize
 from dlx.models import count_parameters
+from dlx.models.shapes import output_shapes, shape_text, table_modules
 
 
 def model_summary(model: nn.Module) -> str:
@@ -51,15 +52,37 @@ def block_summary(model: nn.Module, max_rows: int = 16) -> list[tuple[str, int, 
     return [(b, t, f) for b, (t, f) in blocks.items()]
 
 
+def model_table(model: nn.Module, example: torch.Tensor | None) -> list[str]:
+    """The model at the start of a run, a row per layer (two name levels deep): its type, the
+    shape it outputs for one example (what stride 2 does to an 8x8 digit), its parameters.
+    Layers without parameters that keep the shape (activations, dropout) are left out."""
+    shapes = output_shapes(model, example) if example is not None else {}
+    lines = [f"  {'layer':<22} {'type':<18} {'output':>12} {'parameters':>12}"]
+    if shapes and example is not None:
+        lines.append(f"  {'input':<22} {'':<18} {shape_text(example.shape[1:]):>12}")
+    last = tuple(example.shape[1:]) if example is not None else None
+    for name, module in table_modules(model):
+        n_t = sum(p.numel() for p in module.parameters() if p.requires_grad)
+        n_f = sum(p.numel() for p in module.parameters() if not p.requires_grad)
+        shape = shapes.get(name)
+        if shapes and not (n_t + n_f) and (shape is None or shape == last):
+            continue
+        last = shape if shape is not None else last
+        state = "" if not n_t + n_f else "frozen" if not n_t else "" if not n_f else "partly"
+        out = shape_text(shape) if shape is not None else ""
+        params = f"{n_t + n_f:,}" if n_t + n_f else ""
+        lines.append(f"  {name:<22} {type(module).__name__:<18} {out:>12} {params:>12}  {state}")
+    return [line.rstrip() for line in lines]
+
+
 def log_start(tracker, console, model: nn.Module, data, example: torch.Tensor, cfg: Any) -> None:
     t, f = count_parameters(model)
     console.print(
         f"model [bold]{type(model).__name__}[/]: {t + f:,} parameters "
         f"({t:,} trainable, {f:,} frozen)"
     )
-    for block, n_t, n_f in block_summary(model):
-        state = "trainable" if not n_f else "frozen" if not n_t else f"{n_t:,} trainable"
-        console.print(f"  {block:<24} {n_t + n_f:>12,}  {state}")
+    for line in model_table(model, example):
+        console.print(line)
     if getattr(model, "weights_source", None):
         console.print(f"  weights: {model.weights_source}")
     tracker.text("model/summary", model_summary(model))
