@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from dlx.cli import use
 from dlx.cli.boundary import run_exit_code
 from dlx.cli.completion import Group
 from dlx.cli.help import GroupsHelp, refuse_flags, show_config, show_version
@@ -319,6 +320,9 @@ def config(
         typer.echo(OmegaConf.to_yaml(cfg))
     except UserError as exc:
         _fail(exc)
+
+
+app.command()(use.predict)
 
 
 def main() -> None:

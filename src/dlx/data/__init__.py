@@ -32,6 +32,7 @@ class DataBundle:
     name: str = ""
     augmentation: str = ""  # what augments the training split, and how (set by build_batch_augment)
     notes: list[str] = field(default_factory=list)  # warnings for the start of the run
+    native_size: tuple[int, ...] = ()  # (H, W) as stored before any resize (in-memory images)
 
     @property
     def out_dim(self) -> int:

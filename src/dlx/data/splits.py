@@ -170,6 +170,7 @@ def image_bundle(
     """Split, resize and normalize in-memory images into a classification DataBundle."""
     from dlx.data import DataBundle
 
+    native = tuple(x.shape[-2:])
     train, val, test_ds, mean, std = image_splits(x, y, cfg, seed, min_size, test=test)
     return DataBundle(
         train=train,
@@ -182,4 +183,5 @@ def image_bundle(
         mean=mean,
         std=std,
         name=name,
+        native_size=native,
     )

@@ -8,6 +8,7 @@ A run folder:
       .hydra/hydra.yaml         Hydra's own config (the job, the run dir)
       metrics.json              how it went: status, summary, config, diagnosis, history
       eval.json                 `dlx eval`'s last result
+      model.json                what inference needs: classes, preprocessing (training/card.py)
       checkpoints/last.pt       where training goes on from (`--resume`)
       checkpoints/best.pt       the weights of the best validated epoch
       checkpoints/.lock         held (flock) while a process writes the folder
@@ -33,6 +34,7 @@ OVERRIDES = "overrides.yaml"
 HYDRA_YAML = "hydra.yaml"
 TRAIN_LOG = "train.log"
 LR_FIND = "lr_find.json"
+MODEL_CARD = "model.json"
 
 MULTIRUN = "multirun.yaml"
 SUMMARY_CSV = "summary.csv"
@@ -48,6 +50,7 @@ RUN_FILES = (
     f"{CHECKPOINTS}/{LAST}",
     f"{CHECKPOINTS}/{BEST}",
     EVAL,
+    MODEL_CARD,
     TRAIN_LOG,
     f"{HYDRA}/{CONFIG}",
     f"{HYDRA}/{HYDRA_YAML}",
@@ -57,6 +60,7 @@ RUN_FILES = (
 WRITTEN_PATHS = (
     METRICS,
     EVAL,
+    MODEL_CARD,
     TRAIN_LOG,
     CHECKPOINTS,
     f"{CHECKPOINTS}/{LAST}",
@@ -69,7 +73,7 @@ WRITTEN_PATHS = (
 )
 # The files dlx writes atomically in a run folder (and its checkpoints/): a killed writer's
 # temp files of these may be removed.
-ATOMIC = (LAST, BEST, METRICS, EVAL, CONFIG)
+ATOMIC = (LAST, BEST, METRICS, EVAL, CONFIG, MODEL_CARD)
 
 
 def metrics(run_dir: str | Path) -> Path:

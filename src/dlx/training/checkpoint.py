@@ -154,6 +154,7 @@ def snapshot(run: Run, best: bool = False) -> dict[str, Any]:
         },
         "rng": rng,
         "model_target": str(run.cfg.model._target_),
+        "card": run.card,  # model.json's dict (training/card.py): a checkpoint carried alone
     }
 
 

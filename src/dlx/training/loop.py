@@ -24,7 +24,7 @@ from dlx.record import names
 from dlx.record import status as st
 from dlx.tracking.console import RunConsole
 from dlx.tracking.visuals import log_conv_layer, log_start
-from dlx.training import checkpoint
+from dlx.training import card, checkpoint
 from dlx.training.determinism import deterministic_if_asked
 from dlx.training.finish import finish, flat_hparams
 from dlx.training.hooks import EpochEnd, epoch_end, epoch_start
@@ -97,6 +97,9 @@ def greet(run: Run, resume: bool) -> None:
     if not resume:
         log_start(run.tracker, run.console, run.model, run.data, run.example, cfg)
         log_conv_layer(run.tracker, run.model, run.example, 0)  # the filters at init
+    if run.dist.is_main and run.card is not None:  # model.json: an interrupted run has it too
+        card.write(run.run_dir, run.card)
+    if not resume:
         checkpoint.save_run(run, names.LAST)
         return
     run.console.print(f"resuming from epoch {state.epoch} ({run.ckpt_dir / names.LAST})")

@@ -24,6 +24,7 @@ from dlx.tracking.console import RunConsole
 from dlx.tracking.diagnostics import GradientMonitor
 from dlx.tracking.tensorboard import Tracker
 from dlx.training.builtin_hooks import builtin_hooks
+from dlx.training.card import describe
 from dlx.training.debug import DebugOptions
 from dlx.training.device import (
     autocast,
@@ -183,6 +184,7 @@ class Run:
     grads: GradientMonitor | None = None
     step: Step | None = None
     example: torch.Tensor | None = None  # a validation batch for the figures
+    card: dict[str, Any] | None = None  # what inference needs (training/card.py, model.json)
 
     @property
     def ckpt_dir(self) -> Path:
@@ -255,6 +257,7 @@ def build_run(cfg: DictConfig, run_dir: Path, dist: Dist, console: RunConsole) -
         test_loader,
     )
     run.knobs = build_knobs(cfg, data, model, optimizer, schedule, debug)
+    run.card = describe(cfg, data)
     # built-in features first (early stopping's status wins), then the registered ones
     run.hooks = [*builtin_hooks(run), *hooks_for(cfg)]
     return run

@@ -1,0 +1,75 @@
+"""`dlx predict` and `dlx export`: using what a run trained (the work is in `dlx.infer`).
+
+Registered in `cli/app.py`; nothing heavy at module level (`dlx --help` needs no torch).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from dlx.cli.options import TRUST_FLAG, TRUST_HELP
+from dlx.errors import UserError
+
+RUN_ARG = typer.Argument(..., metavar="RUN_DIR", help="A run folder (outputs/DATE/TIME).")
+
+
+def _fail(exc: UserError) -> None:
+    from dlx.tracking.console import error
+
+    error(str(exc))
+    raise typer.Exit(exc.exit_code)
+
+
+def _config_dir():
+    return typer.Option(
+        None,
+        "--config-dir",
+        metavar="DIR",
+        help="The --config-dir the run was trained with: its targets may be built again.",
+    )
+
+
+def _checkpoint():
+    return typer.Option("best", "--checkpoint", help="best | last")
+
+
+def _device():
+    return typer.Option("auto", "--device", help="auto | cpu | cuda | mps")
+
+
+def predict(
+    run_dir: str = RUN_ARG,
+    inputs: list[str] = typer.Argument(
+        ...,
+        metavar="INPUT...",
+        help="Image files, folders (searched recursively), globs; .npy/.csv rows; numbers "
+        "(data=function runs; `--` before a negative one).",
+        show_default=False,
+    ),
+    checkpoint: str = _checkpoint(),
+    top_k: int = typer.Option(1, "--top-k", metavar="K", help="Classes shown per input."),
+    out: str | None = typer.Option(
+        None, "--out", metavar="FILE", help="Write one row per input: FILE.csv or FILE.json."
+    ),
+    device: str = _device(),
+    batch_size: int = typer.Option(256, "--batch-size", metavar="N", help="Inputs per batch."),
+    config_dir: str | None = _config_dir(),
+    trust_config: bool = typer.Option(False, TRUST_FLAG, help=TRUST_HELP),
+) -> None:
+    """Classify new images (or predict new values) with a run's model and its own preprocessing."""
+    try:
+        from dlx.infer.predict import run_predict
+
+        run_predict(
+            run_dir,
+            inputs,
+            checkpoint=checkpoint,
+            top_k=top_k,
+            out=out,
+            device=device,
+            batch_size=batch_size,
+            config_dir=config_dir,
+            trust_config=trust_config,
+        )
+    except UserError as exc:
+        _fail(exc)
