@@ -42,6 +42,7 @@ class Terminal:
         self.stream = pyte.ByteStream(self.screen)
         self.cols = cols
         self.frames: list[list[str]] = []
+        self.raw = bytearray()  # every byte written, for the lines as sent (before any wrap)
         e = {**os.environ, "TERM": "xterm-256color", "PYTHONUNBUFFERED": "1", **(env or {})}
         for var in ("COLUMNS", "LINES", "NO_COLOR", "CI"):
             e.pop(var, None)  # the terminal's own size, not a pipe's settings
@@ -50,6 +51,7 @@ class Terminal:
         )
 
     def _feed(self, data: bytes) -> None:
+        self.raw += data
         # one read can hold several redraws of the bar (each starts at a carriage return):
         # the screen after each of them is a frame a person saw
         for piece in re.split(rb"(?=\r)", data):
@@ -105,6 +107,23 @@ class Terminal:
 
 def dlx(*args: str, cwd, **kw) -> Terminal:
     return Terminal([sys.executable, "-m", "dlx", *args], cwd, **kw)
+
+
+ANSI = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07]*\x07|[()][0-9A-B]|[=>78])")
+
+
+def assert_fits(term: Terminal) -> None:
+    """Every line dlx wrote fits the terminal's width, so none was wrapped by it: no word
+    broken over two rows. A line is what lies between newlines, after the last carriage
+    return (a redrawn bar), colour codes removed."""
+    text = ANSI.sub("", term.raw.decode("utf-8", "replace"))
+    for line in text.split("\n"):
+        shown = line.rstrip("\r").split("\r")[-1].rstrip()
+        assert len(shown) <= term.cols, f"{len(shown)} > {term.cols} columns: {shown!r}"
+    rows = term.lines()
+    for row, below in zip(rows, rows[1:], strict=False):
+        if len(row) == term.cols and below[:1].isalnum() and row[-1].isalnum():
+            raise AssertionError(f"a word broken at the edge:\n{row}\n{below}")
 
 
 def assert_bar_moved_within_an_epoch(term: Terminal, steps: int = 20) -> None:
@@ -173,6 +192,7 @@ def test_train_in_a_terminal_shows_a_moving_bar_and_a_summary_that_fits(tmp_path
     assert_nothing_half_drawn(term)
     for n in (1, 2, 3):
         assert re.search(rf"^epoch\s+{n}/3\s+train loss", term.text(), re.M)
+    assert_fits(term)
     assert read_metrics(run)["status"] == "completed"
 
 
@@ -183,6 +203,23 @@ def test_the_summary_fits_a_narrow_terminal(tmp_path):
     box = summary_box(term)
     assert box_value(box, "run folder") == str(run)
     assert_nothing_half_drawn(term)
+
+
+def test_epoch_lines_fit_80_columns_and_a_compact_form_narrower(tmp_path):
+    run = tmp_path / "run"
+    args = ["epochs=12", "early_stopping.enabled=false", "data.limit=200", f"hydra.run.dir={run}"]
+    term = dlx("train", *args, *FAST, cwd=tmp_path, cols=80)
+    assert term.wait() == 0, term.text()
+    epochs = [line for line in term.lines() if re.match(r"epoch\s+\d+/12 ", line)]
+    assert len(epochs) == 12 and all("train loss" in e and "val loss" in e for e in epochs)
+    assert_fits(term)
+    assert "train loss" in (run / "train.log").read_text()  # the log keeps the whole line
+    narrow_dir = f"hydra.run.dir={tmp_path / 'n'}"
+    narrow = dlx("train", *args[:-1], narrow_dir, *FAST, cwd=tmp_path, cols=50)
+    assert narrow.wait() == 0, narrow.text()
+    compact = [line for line in narrow.lines() if re.match(r"\s*\d+/12 ", line)]
+    assert len(compact) == 12, narrow.text()
+    assert_fits(narrow)
 
 
 def test_ctrl_c_mid_epoch_exits_130_and_resume_finishes_the_run(tmp_path):
@@ -324,3 +361,17 @@ def test_a_reader_that_goes_away_ends_quietly_and_the_run_is_interrupted(tmp_pat
     saved = read_metrics(run)
     assert saved["status"] == "interrupted" and saved["epochs_run"] < 50
     assert (run / "train.log").read_text().count("reader of the output went away") == 1
+
+
+def test_a_space_for_an_equals_sign_and_a_wrong_case_option_get_the_fix(tmp_path):
+    term = dlx("train", "opt.lr", "0.01", cwd=tmp_path, cols=80)
+    assert term.wait() == 2, term.text()
+    said = " ".join(term.lines())
+    assert "Did you mean `opt.lr=0.01`?" in said and "EQUAL" not in said, term.text()
+    assert_fits(term)
+    case = dlx("train", "model=CNN", cwd=tmp_path, cols=80)
+    assert case.wait() == 2, case.text()
+    said = " ".join(case.lines())
+    assert "Did you mean `cnn`?" in said and "alexnet" in said, case.text()
+    assert_fits(case)
+    assert "Traceback" not in term.text() + case.text()

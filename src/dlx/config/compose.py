@@ -11,7 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from dlx.config import shipped_conf
+from dlx.config import shipped_conf, typos
 from dlx.errors import UserError
 
 
@@ -121,17 +121,22 @@ def hydra_error(
 
     msg = str(exc).strip()
     if type(exc).__name__ == "OverrideParseException":
+        slip = typos.missing_equals([o for o in overrides if not o.startswith("hydra.searchpath")])
+        if slip is not None and "EQUAL" in msg:
+            return slip
         bad = _unparsable(overrides)
         if bad is not None:
             key = bad.split("=", 1)[0].lstrip("+~")
             msg = f"Cannot parse the override `{bad}` (key `{key}`): {msg}"
-    missing = re.search(r"Could not load '([\w/]+)/([^'/]+)'", msg)
-    if missing and "Available options" not in msg:
+    missing = re.search(r"Could not (?:load|find) '([\w/]+)/([^'/]+)'", msg)
+    if missing:
         group, option = missing.groups()
         options = group_options(group, config_dir)
         if options and option not in options:
+            near = typos.nearest_option(option, options)
+            hint = f" Did you mean `{near}`?" if near else ""
             msg = (
-                f"Unknown option `{option}` for the config group `{group}`.\n"
+                f"Unknown option `{option}` for the config group `{group}`.{hint}\n"
                 f"Available options in '{group}': {', '.join(options)}"
             )
     cause = exc.__cause__

@@ -127,12 +127,13 @@ class RunConsole:
 
     def print(self, *args: Any, **kwargs: Any) -> None:
         if self.enabled:
-            console.print(*args, soft_wrap=True, **kwargs)
+            # a terminal: wrapped between words at its width; a pipe: one line as written
+            console.print(*args, soft_wrap=not console.is_terminal, **kwargs)
             log.info(" ".join(_plain(str(a)) for a in args))
 
     def warn(self, message: str) -> None:
         if self.enabled:
-            console.print(f"[yellow]warning:[/] {message}", soft_wrap=True)
+            console.print(f"[yellow]warning:[/] {message}", soft_wrap=not console.is_terminal)
             log.warning(message)
 
     @contextmanager
@@ -192,16 +193,15 @@ class RunConsole:
     ) -> None:
         if not self.enabled:
             return
-        parts = [f"epoch {epoch:>3}/{epochs}", f"train loss {train['loss']:.4f}"]
-        if "acc" in train:
-            parts.append(f"acc {train['acc']:.3f}")
-        parts.append(f"| val loss {val['loss']:.4f}")
-        if "acc" in val:
-            parts.append(f"acc {val['acc']:.3f}")
-        parts.append(f"| lr {lr:.3g}")
-        line = "  ".join(parts) + ("  [green]* best[/]" if best else "")
-        (self.progress.console if self.progress else console).print(line, soft_wrap=True)
-        log.info(_plain(line))
+        out = self.progress.console if self.progress else console
+        forms = epoch_lines(epoch, epochs, train, val, lr, best)
+        # the form is chosen as if the line were marked best: every epoch takes the same one
+        fits = [
+            len(_plain(f)) <= out.width for f in epoch_lines(epoch, epochs, train, val, lr, True)
+        ]
+        line = forms[fits.index(True)] if True in fits else forms[-1]
+        out.print(line, soft_wrap=True)
+        log.info(_plain(forms[0]))  # train.log: always the whole line
 
     def summary(self, metrics: dict[str, Any], run_dir: str) -> None:
         if not self.enabled:
@@ -249,9 +249,52 @@ class RunConsole:
         if diag and diag.get("try"):
             console.print("try:")
             for cmd in diag["try"]:  # each alternative a complete command, on its own line
-                console.print(f"  {escape(cmd)}", soft_wrap=True, highlight=False)
+                for part in command_lines(cmd, console.width):
+                    console.print(escape(part), soft_wrap=True, highlight=False)
                 log.info("try: %s", cmd)
         sys.stdout.flush()
+
+
+def epoch_lines(
+    epoch: int, epochs: int, train: dict, val: dict, lr: float, best: bool
+) -> list[str]:
+    """An epoch's line, from the whole form to the most compact: the terminal shows the first
+    that fits its width (80 columns take the second), so no line wraps."""
+    at = f"{epoch:>{len(str(epochs))}}/{epochs}"
+    t_loss, v_loss = f"{train['loss']:.4f}", f"{val['loss']:.4f}"
+    t_acc = f"{train['acc']:.3f}" if "acc" in train else ""
+    v_acc = f"{val['acc']:.3f}" if "acc" in val else ""
+    mark = "[green]* best[/]" if best else ""
+    star = "[green]*[/]" if best else ""
+
+    def join(*parts: str) -> str:
+        return " ".join(p for p in parts if p)
+
+    tr, va = (f"acc {t_acc}" if t_acc else ""), (f"acc {v_acc}" if v_acc else "")
+    losses = join("train loss", t_loss, tr, "| val loss", v_loss, va, f"| lr {lr:.3g}")
+    return [
+        join(f"epoch {at} ", losses, " " + mark if mark else ""),
+        join(f"epoch {at}", losses, star),
+        join(at, losses, star),
+        join(at, "train", t_loss, t_acc, "| val", v_loss, v_acc, f"| lr {lr:.2g}", star),
+        join(at, t_loss, t_acc, "|", v_loss, v_acc, star),
+    ]
+
+
+def command_lines(cmd: str, width: int, indent: str = "  ") -> list[str]:
+    """A command to paste, in lines that fit `width`: broken between its words (a quoted
+    word kept whole) with the shell's ` \\` at each line's end, so it pastes as one."""
+    import re
+
+    words = re.findall(r"(?:[^\s'\"]+|'[^']*'?|\"[^\"]*\"?)+", cmd)
+    lines, line = [], indent
+    for word in words:
+        if line.strip() and len(line) + 1 + len(word) + 2 > width:
+            lines.append(line + " \\")
+            line = indent * 3 + word
+        else:
+            line = f"{line} {word}" if line.strip() else line + word
+    return [*lines, line]
 
 
 def error(message: str) -> None:
@@ -259,4 +302,6 @@ def error(message: str) -> None:
     from rich.markup import escape
 
     # escaped: a message quotes what the user (or a run folder) wrote, e.g. `[/x]` or `[l2]`
-    err_console.print(f"[bold red]Error:[/] {escape(message)}", soft_wrap=True)
+    # on a terminal it wraps between words; through a pipe it stays one line per line
+    wrap = not err_console.is_terminal
+    err_console.print(f"[bold red]Error:[/] {escape(message)}", soft_wrap=wrap)
