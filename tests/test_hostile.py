@@ -450,7 +450,7 @@ ATTACKS: list[tuple[str, str, Callable[[Ctx], Any], str]] = [
         lambda c: "dlx.models.mlp.torch.save",
         "model._target_",
     ),
-    ("oc.decode-hidden", "model.junk", decoded, "model.junk._target_"),
+    ("oc.decode-hidden", "model.junk", decoded, "oc.decode"),  # refused as a resolver
     ("nested-in-lists", "model.junk", lambda c: [[copy_sentinel(c)]], "model.junk[0][0]._target_"),
     ("target-not-a-string", "model.junk", lambda c: {"_target_": ["os", "system"]}, "model.junk"),
     ("torch.load-as-opt", "opt._target_", lambda c: "torch.load", "opt._target_"),
@@ -649,14 +649,14 @@ CASES += [
         "unset-env-eval",
         EVAL(),
         2,
-        ("opt.lr", "DLX_HOSTILE_UNSET"),
+        ("opt.lr", "oc.env"),
         junk("opt.lr", "${oc.env:DLX_HOSTILE_UNSET}"),
     ),
     Case(
         "unset-env-resume",
         RESUME(),
         2,
-        ("opt.lr", "DLX_HOSTILE_UNSET"),
+        ("opt.lr", "oc.env"),
         junk("opt.lr", "${oc.env:DLX_HOSTILE_UNSET}"),
     ),
     Case("hydra-interpolation", EVAL(), 2, ("name",), junk("name", "${hydra:job.name}")),
@@ -963,7 +963,7 @@ CASES += [
         "sweep-resume-target-by-interpolation",
         SWEEP_RESUME,
         2,
-        ("model.junk",),
+        ("multirun.yaml",),
         sweep_folder(decoded_override),
         needs="none",
     ),
@@ -983,6 +983,336 @@ CASES += [
         0,
         ("broken", "good", "[/bold]"),
         runs_with('{"status": "[/bold][red]done", "epochs_run": 1}'),
+    ),
+]
+
+# --------------------------------------------------------------------------- issue 24 rows
+
+
+def sweep_with(
+    task: Callable[[Ctx], list[str]],
+    hydra: Callable[[Ctx], list[str]] | list[str] = (),
+    journal: Callable[[Ctx], list[str]] | None = None,
+    name: str = "sweep",
+) -> Callable[[Ctx], None]:
+    """tmp/NAME: a sweep folder (Optuna) whose multirun.yaml has `task` and `hydra`
+    overrides, and, with `journal`, a study whose one unfinished trial has those overrides."""
+
+    def setup(ctx: Ctx) -> None:
+        folder = ctx.tmp / name
+        folder.mkdir()
+        extra = list(hydra(ctx) if callable(hydra) else hydra)
+        saved = {
+            "hydra": {
+                "overrides": {"task": task(ctx), "hydra": extra},
+                "runtime": {"choices": {"hydra/sweeper": "optuna"}, "config_sources": []},
+            }
+        }
+        (folder / "multirun.yaml").write_text(yaml.safe_dump(saved))
+        if journal is not None:
+            import optuna
+            from optuna.storages import JournalStorage
+            from optuna.storages.journal import JournalFileBackend
+
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            store = JournalStorage(JournalFileBackend(str(folder / "optuna.journal")))
+            study = optuna.create_study(study_name="dlx", storage=store)
+            trial = study.ask()
+            trial.set_user_attr("job", 0)
+            trial.set_user_attr("overrides", journal(ctx))
+            trial.set_user_attr("sweep_dir", str(folder.resolve()))
+
+    return setup
+
+
+def write_file(ctx: Ctx) -> str:
+    """Finding 1's payload: a transform that writes NEW (a .pth in a venv runs at start)."""
+    return (
+        "{_target_:pathlib.Path.write_text,self:{_target_:pathlib.Path,"
+        f"_args_:['{ctx.new}']}},data:'any'}}"
+    )
+
+
+JRN = "optuna.journal"
+SEARCH = ["hparams_search=optuna", "opt.lr=interval(0.001,0.01)"]
+SWEEP_OUT = ("sweep/.dlx-sweep.lock",)
+
+
+def bomb(levels: int = 8) -> str:
+    """A ~300-byte YAML alias bomb: 9**levels strings when expanded."""
+    rows = ["- &a [x,x,x,x,x,x,x,x,x]"]
+    for i in range(1, levels + 1):
+        prev = chr(96 + i)
+        rows.append(f"- &{chr(97 + i)} [" + ",".join([f"*{prev}"] * 9) + "]")
+    return "\n".join(rows) + "\n"
+
+
+def doubling(levels: int = 40) -> str:
+    """Interpolations that double at every level: 2**40 characters resolved."""
+    rows = ["x0: ab"] + [f"x{i}: ${{x{i - 1}}}${{x{i - 1}}}" for i in range(1, levels + 1)]
+    return "\n".join(rows) + "\n"
+
+
+def with_config_text(extra: str) -> Callable[[Ctx], None]:
+    def setup(ctx: Ctx) -> None:
+        path = ctx.run / ".hydra" / "config.yaml"
+        path.write_text(path.read_text() + extra)
+
+    return setup
+
+
+def made_with_config_dir(ctx: Ctx) -> None:
+    """hydra.yaml says --config-dir, and points the path at a folder of the sender's."""
+    path = ctx.run / ".hydra" / "hydra.yaml"
+    saved = yaml.safe_load(path.read_text())
+    saved["hydra"]["runtime"]["config_sources"].append(
+        {"path": f"file://{ctx.tmp}/evilconf", "schema": "file", "provider": "command-line"}
+    )
+    path.write_text(yaml.safe_dump(saved))
+    junk("model._target_", "evilconf.Net")(ctx)
+
+
+def journal_tail(data: bytes) -> Callable[[Ctx], None]:
+    def setup(ctx: Ctx) -> None:
+        with open(ctx.tmp / "sweep" / "optuna.journal", "ab") as f:
+            f.write(data)
+
+    return setup
+
+
+def both(*setups: Callable[[Ctx], None]) -> Callable[[Ctx], None]:
+    def setup(ctx: Ctx) -> None:
+        for s in setups:
+            s(ctx)
+
+    return setup
+
+
+def hold_sweep_lock(ctx: Ctx) -> None:
+    """Another dlx is running this sweep (the test holds its lock)."""
+    import fcntl
+
+    f = open(ctx.tmp / "sweep" / ".dlx-sweep.lock", "a")  # noqa: SIM115 (held for the row)
+    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    ctx.cleanup.append(f.close)
+
+
+def journal_cut_back(ctx: Ctx) -> None:
+    """The partial line is gone, every whole line kept, and Optuna reads the study again."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    text = (ctx.tmp / "sweep" / "optuna.journal").read_bytes()
+    assert text.endswith(b"\n") and b'{"op_code": 5, "tri' not in text
+    store = JournalStorage(JournalFileBackend(str(ctx.tmp / "sweep" / "optuna.journal")))
+    assert len(optuna.load_study(study_name="dlx", storage=store).trials) == 1
+
+
+def not_resolved(ctx: Ctx) -> None:
+    assert os.environ.get("DLX_SECRET") not in (ctx.run / "metrics.json").read_text()
+
+
+SECRET = {"DLX_SECRET": "hunter2-secret"}
+TRIAL = lambda ctx: ["opt.lr=0.005", "aug.transforms=[" + write_file(ctx) + "]"]  # noqa: E731
+
+TRUST_CASES = [
+    Case(
+        "sweep-target-in-a-choice-beside-an-interval",
+        SWEEP_RESUME,
+        2,
+        ("aug.transforms", "multirun.yaml"),
+        sweep_with(lambda c: [*SEARCH, f"aug.transforms=choice([],[{write_file(c)}])"]),
+        needs="none",
+    ),
+    Case(
+        "sweep-target-past-the-first-64-grid-combinations",
+        SWEEP_RESUME,
+        2,
+        ("model.junk",),
+        sweep_with(
+            lambda c: [
+                "epochs=1,2,3,4,5,6,7,8,9",
+                "seed=1,2,3,4,5,6,7,8,9",
+                f"+model.junk=1,2,{write_file(c)}",
+            ]
+        ),
+        needs="none",
+    ),
+    Case(
+        "sweep-target-in-the-search-space-params",
+        SWEEP_RESUME,
+        2,
+        ("aug.transforms",),
+        sweep_with(
+            lambda c: SEARCH,
+            hydra=["hydra.sweeper.params.aug.transforms=choice([],[{_target_:os.system}])"],
+        ),
+        needs="none",
+    ),
+    Case(
+        "sweep-target-in-a-journal-trial",
+        SWEEP_RESUME,
+        2,
+        ("aug.transforms", "optuna.journal"),
+        sweep_with(lambda c: [*SEARCH, "aug.transforms=choice([],[])"], journal=TRIAL),
+        needs="none",
+        changes=SWEEP_OUT,
+    ),
+    Case(
+        "sweep-journal-trial-with-a-key-the-sweep-has-not",
+        SWEEP_RESUME,
+        2,
+        ("hydra.run.dir",),
+        sweep_with(lambda c: SEARCH, journal=lambda c: [f"hydra.run.dir={c.tmp}/x"]),
+        needs="none",
+        changes=SWEEP_OUT,
+    ),
+    Case(
+        "sweep-hydra-subdir-moves-trials-out",
+        SWEEP_RESUME,
+        2,
+        ("hydra.sweep.subdir",),
+        sweep_with(lambda c: SEARCH, hydra=["hydra.sweep.subdir=../x"]),
+        needs="none",
+    ),
+    Case(
+        "sweep-hydra-key-among-the-task-overrides",
+        SWEEP_RESUME,
+        2,
+        ("hydra.run.dir",),
+        sweep_with(lambda c: [*SEARCH, f"hydra.run.dir={c.tmp}/x"]),
+        needs="none",
+    ),
+    Case(
+        "sweep-storage-path-from-the-folder",
+        SWEEP_RESUME,
+        2,
+        ("hydra.sweeper.storage",),
+        sweep_with(lambda c: SEARCH, hydra=lambda c: [f"hydra.sweeper.storage={c.outside}"]),
+        needs="none",
+    ),
+    Case(
+        "sweep-launcher-setup-lines",
+        SWEEP_RESUME,
+        2,
+        ("hydra.launcher.setup",),
+        sweep_with(lambda c: SEARCH, hydra=lambda c: [f"hydra.launcher.setup=[touch {c.new}]"]),
+        needs="none",
+    ),
+    Case(
+        "sweep-group-choice-climbs-out",
+        SWEEP_RESUME,
+        2,
+        ("model", "../opt/adam"),
+        sweep_with(lambda c: [*SEARCH, "model=../opt/adam"]),
+        needs="none",
+    ),
+    Case(
+        "sweep-resolver-reads-the-environment",
+        SWEEP_RESUME,
+        2,
+        ("name", "resolver"),
+        sweep_with(lambda c: [*SEARCH, "name=${oc.env:DLX_SECRET}"]),
+        needs="none",
+    ),
+    Case(
+        "sweep-multirun-alias-bomb",
+        SWEEP_RESUME,
+        2,
+        ("multirun.yaml", "alias"),
+        lambda c: (
+            (c.tmp / "sweep").mkdir()
+            or (c.tmp / "sweep" / "multirun.yaml").write_text(
+                "hydra:\n  x:\n" + "".join("  " + r + "\n" for r in bomb().splitlines())
+            )
+        ),
+        needs="none",
+    ),
+    Case(
+        "sweep-journal-not-a-journal",
+        SWEEP_RESUME,
+        2,
+        ("optuna.journal", "line 1"),
+        both(sweep_with(lambda c: SEARCH), lambda c: c.outside.replace(c.tmp / "sweep" / JRN)),
+        needs="none",
+        changes=(*SWEEP_OUT, "outside.txt"),
+    ),
+    Case(
+        "sweep-journal-damaged-in-the-middle",
+        SWEEP_RESUME,
+        2,
+        ("optuna.journal", "line 2"),
+        both(
+            sweep_with(lambda c: SEARCH),
+            lambda c: (c.tmp / "sweep" / JRN).write_text('{"op_code": 0}\n{]\n{"op_code": 1}\n'),
+        ),
+        needs="none",
+        changes=SWEEP_OUT,
+    ),
+    Case(
+        "sweep-second-resume-is-refused",
+        SWEEP_RESUME,
+        2,
+        ("in use by another dlx sweep",),
+        both(sweep_with(lambda c: SEARCH), hold_sweep_lock),
+        needs="none",
+    ),
+    Case(
+        "config-dir-hint-names-no-path-from-the-folder",
+        EVAL(),
+        2,
+        ("model._target_", "configs of its own"),
+        made_with_config_dir,
+    ),
+    Case(
+        "secret-by-oc.env-eval",
+        EVAL(),
+        2,
+        ("name", "oc.env"),
+        junk("name", "${oc.env:DLX_SECRET}"),
+        check=not_resolved,
+    ),
+    Case(
+        "secret-by-oc.env-resume",
+        RESUME(),
+        2,
+        ("name", "oc.env"),
+        junk("name", "${oc.env:DLX_SECRET}"),
+        check=not_resolved,
+    ),
+    Case(
+        "config-alias-bomb",
+        EVAL(),
+        2,
+        ("config.yaml", "alias"),
+        with_config_text("bomb:\n" + "".join("  " + r + "\n" for r in bomb().splitlines())),
+    ),
+    Case(
+        "config-interpolations-that-double",
+        EVAL(),
+        2,
+        ("config.yaml", "expands"),
+        with_config_text(doubling()),
+    ),
+    Case(
+        "config-nested-10000-deep",
+        EVAL(),
+        2,
+        ("config.yaml", "YAML"),
+        with_config_text("deep: " + "[" * 10000 + "]" * 10000 + "\n"),
+    ),
+    Case(
+        "runs-overrides-alias-bomb",
+        RUNS,
+        0,
+        ("good", "broken", "damaged"),
+        both(
+            runs_with("{}"),
+            lambda c: (c.tmp / "outputs" / "broken" / ".hydra" / "overrides.yaml").write_text(
+                bomb()
+            ),
+        ),
     ),
 ]
 
@@ -1035,11 +1365,11 @@ USER_CASES = [
 
 
 def test_the_table_is_big_enough():
-    assert len(CASES) + len(USER_CASES) >= 60
+    assert len(CASES) + len(USER_CASES) + len(TRUST_CASES) >= 80
 
 
 @pytest.mark.parametrize(
-    "case", [pytest.param(c, id=c.id, marks=c.marks) for c in CASES + USER_CASES]
+    "case", [pytest.param(c, id=c.id, marks=c.marks) for c in CASES + USER_CASES + TRUST_CASES]
 )
 def test_hostile(case: Case, tmp_path, request, capfd, monkeypatch):
     tmp = tmp_path
@@ -1051,6 +1381,7 @@ def test_hostile(case: Case, tmp_path, request, capfd, monkeypatch):
         if case.needs == "finished":
             shutil.copytree(request.getfixturevalue("finished"), run, symlinks=True)
     ctx = Ctx(tmp, run, tmp / "SENTINEL", tmp / "NEW", tmp / "outside.txt")
+    ctx.env.update(SECRET)
     ctx.sentinel.write_text("keep me\n")
     ctx.outside.write_text("the user's own file\n")
     if case.needs == "user":
@@ -1159,3 +1490,81 @@ def test_the_memory_estimate_sizes_shipped_models_and_lets_them_run(overrides):
     est = estimate(cfg)
     assert est is not None and est["parameters"] > 0 and est["activation_bytes"] > 0
     check_capacity(cfg, torch.device("cpu"))
+
+
+# --------------------------------------------------------------------------- issue 24, units
+
+
+def test_a_partial_last_journal_line_is_cut_back_before_anything_is_appended(tmp_path):
+    """A full disk leaves half a line: appending after it would break the study for good
+    (control: Optuna cannot read that file); the repair cuts it, says so, and keeps the rest."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from dlx.sweeps.journal import repair
+
+    path = tmp_path / "optuna.journal"
+    store = lambda: JournalStorage(JournalFileBackend(str(path)))  # noqa: E731
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name="dlx", storage=store())
+    study.tell(study.ask(), 1.0)
+    whole = path.read_bytes()
+    path.write_bytes(whole + b'{"op_code": 5, "trial_id": 0, "val')
+    broken = tmp_path / "control.journal"
+    broken.write_bytes(path.read_bytes() + b'\n{"op_code": 4}\n')
+    with pytest.raises(Exception):  # noqa: B017 - the control: the attack is real
+        _ = optuna.load_study(
+            study_name="dlx", storage=JournalStorage(JournalFileBackend(str(broken)))
+        ).trials
+    notes: list[str] = []
+    repair(path, notes.append)
+    assert path.read_bytes() == whole and "cut off" in notes[0]
+    again = optuna.load_study(study_name="dlx", storage=store())
+    again.tell(again.ask(), 2.0)
+    assert len(optuna.load_study(study_name="dlx", storage=store()).trials) == 2
+
+
+def test_the_config_dir_hint_never_names_a_path_from_the_folder(finished, tmp_path, capfd):
+    from dlx.cli import app as cli  # noqa: F401 (the console's set-up)
+    from dlx.config.trust import load_run_config
+    from dlx.errors import UserError
+
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    made_with_config_dir(Ctx(tmp_path, run, tmp_path / "S", tmp_path / "N", tmp_path / "o"))
+    with pytest.raises(UserError) as err:
+        load_run_config(run)
+    assert "configs of its own" in str(err.value)
+    assert "evilconf" not in str(err.value).replace("evilconf.Net", "")
+
+
+def test_control_the_unguarded_primitives_do_what_the_rows_refuse(tmp_path, monkeypatch):
+    """The attacks are real without the checks: Hydra builds finding 1's payload, OmegaConf
+    resolves a secret, PyYAML expands an alias bomb."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    ctx = Ctx(tmp_path, tmp_path, tmp_path / "S", tmp_path / "NEW", tmp_path / "o")
+    (o,) = OverridesParser.create().parse_overrides(
+        [f"aug.transforms=choice([],[{write_file(ctx)}])"]
+    )
+    from hydra.core.override_parser.types import Override
+
+    instantiate(OmegaConf.create({"t": Override._convert_value(o.value().list[1])}))
+    assert ctx.new.read_text() == "any"
+    monkeypatch.setenv("DLX_SECRET", "hunter2")
+    assert OmegaConf.create({"name": "${oc.env:DLX_SECRET}"}).name == "hunter2"
+    loaded = yaml.safe_load(bomb(3))
+    assert len(str(loaded)) > 9**3
+
+
+def test_a_folder_name_ending_in_a_backslash_is_quoted_for_hydra():
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from dlx.launch.runfolders import quote
+
+    for value in ("/tmp/sweep\\", "it's", "a,b[c]", "x\\'y", "\\\\"):
+        (o,) = OverridesParser.create().parse_overrides([f"hydra.sweep.dir={quote(value)}"])
+        assert o.value() == value

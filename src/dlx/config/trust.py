@@ -12,12 +12,10 @@ ships:
   `torch.optim.lr_scheduler` scheduler; at `aug.transforms[i]._target_`: a torchvision
   transform (not `Lambda`).
 
-Targets of the user's own `--config-dir` are accepted when that folder is given again (the
-user vouches for their code), and everything with `--trust-config` (it runs code the folder
-names). Anything else is a `UserError` (exit 2) naming the key and the target; nothing has
-been imported or built from the folder by then.
-
-Writes into a run folder never follow a symlink placed there (`refuse_symlinks`).
+Targets of the user's own `--config-dir` are accepted when that folder is given again, and
+everything with `--trust-config` (it runs code the folder names). Anything else is a
+`UserError` (exit 2) naming the key and the target; nothing is imported or built by then.
+The file itself is read by `record.read` (bounded, no aliases, no foreign resolvers).
 """
 
 from __future__ import annotations
@@ -63,11 +61,12 @@ def _targets_in(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
             yield from _targets_in(v, f"{path}[{i}]")
 
 
-def _yaml_targets(folder: Path, skip: tuple[str, ...] = ()) -> frozenset[str]:
-    """Every `_target_` string in the YAML files under `folder` (read as data, never built)."""
+def _yaml_docs(folder: Path, skip: tuple[str, ...] = ()) -> list[Any]:
+    """Every YAML file under `folder` as plain data (read as data, never built); a primary
+    config's `hydra:` block left out (it is Hydra's)."""
     import yaml
 
-    found: set[str] = set()
+    docs = []
     for path in sorted(folder.rglob("*.yaml")):
         rel = path.relative_to(folder).parts
         if rel and rel[0] in skip:
@@ -76,10 +75,39 @@ def _yaml_targets(folder: Path, skip: tuple[str, ...] = ()) -> frozenset[str]:
             doc = yaml.safe_load(path.read_text())
         except (OSError, yaml.YAMLError, UnicodeDecodeError):
             continue
-        if isinstance(doc, dict):  # a primary config's `hydra:` block is Hydra's
+        if isinstance(doc, dict):
             doc = {k: v for k, v in doc.items() if k != "hydra"}
+        docs.append(doc)
+    return docs
+
+
+def _yaml_targets(folder: Path, skip: tuple[str, ...] = ()) -> frozenset[str]:
+    """Every `_target_` string in the YAML files under `folder`."""
+    found: set[str] = set()
+    for doc in _yaml_docs(folder, skip):
         found.update(v for _, v in _targets_in(doc) if isinstance(v, str))
     return frozenset(found)
+
+
+def _yaml_interpolations(folder: Path) -> frozenset[str]:
+    """Every string holding `${` in the YAML files under `folder`: the resolver calls a config
+    read back from a folder may hold verbatim (`${oc.env:DLX_DATA,...}` of data=mnist)."""
+    from dlx.record.read import strings_in
+
+    return frozenset(v for doc in _yaml_docs(folder) for _, v in strings_in(doc) if "${" in v)
+
+
+@functools.cache
+def shipped_interpolations() -> frozenset[str]:
+    from dlx.config.rules import conf_dir
+
+    return _yaml_interpolations(conf_dir())
+
+
+def allowed_interpolations(config_dir: str | None) -> frozenset[str]:
+    """dlx's own interpolation strings, and those of a --config-dir given again."""
+    extra = _yaml_interpolations(Path(config_dir)) if config_dir else frozenset()
+    return shipped_interpolations() | extra
 
 
 @functools.cache
@@ -229,23 +257,32 @@ def check_targets(
 
 
 def _config_dir_hint(run_dir: Path) -> str:
-    """` This run was made with --config-dir DIR: give it again.` from the run's hydra.yaml
-    (read as data; a hint only, never trusted)."""
-    path = folder.hydra_yaml(run_dir)
+    """` This run was made with configs of your own (--config-dir): give that folder again.`
+    when the run's hydra.yaml says so. Never a path from the folder: the sender wrote it."""
+    from dlx.record.read import load_yaml
+
     try:
-        text = path.read_text(errors="replace")[:200_000]
-    except OSError:
+        saved = load_yaml(folder.hydra_yaml(run_dir))
+        sources = saved["hydra"]["runtime"]["config_sources"]
+        mine = any(isinstance(s, dict) and s.get("provider") == "command-line" for s in sources)
+    except (UserError, KeyError, TypeError):
         return ""
-    dirs = re.findall(r"file://([^\s,\]'\"]+)", text)
-    return f" This run was made with `--config-dir {dirs[0]}`: give it again." if dirs else ""
+    if not mine:
+        return ""
+    return (
+        " This run was made with configs of its own (--config-dir): if you have that folder "
+        "and trust it, give it again (dlx does not take its path from the run folder)."
+    )
 
 
 def load_run_config(
     run_dir: str | Path, config_dir: str | None = None, trust: bool = False
 ) -> DictConfig:
-    """A run folder's `.hydra/config.yaml`, resolved and checked: every `_target_` in it is
-    one dlx builds (see the module doc). Damaged or hostile files are a UserError (exit 2)."""
+    """A run folder's `.hydra/config.yaml`, read through `record.read` (bounded, no aliases,
+    no resolvers but dlx's own), resolved and checked: every `_target_` in it is one dlx
+    builds (see the module doc). Damaged or hostile files are a UserError (exit 2)."""
     from dlx.config.rules import register_resolvers
+    from dlx.record.read import load_config
 
     run_dir = Path(run_dir)
     path = folder.config(run_dir)
@@ -253,13 +290,13 @@ def load_run_config(
         raise UserError(
             f"{run_dir} is not a dlx run folder (no .hydra/config.yaml).", key="RUN_DIR"
         )
+    allow = None if trust else allowed_interpolations(config_dir)
+    plain = load_config(path, allow, hint=f" Or, if you trust every file in it, `{TRUST_FLAG}`.")
     try:
-        raw = OmegaConf.load(path)
-    except Exception as exc:  # YAML syntax, bad encoding, unreadable
+        raw = OmegaConf.create(plain)
+    except Exception as exc:  # keys OmegaConf cannot hold
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise UserError(f"Cannot read {path}: {first}", key=str(path)) from None
-    if not isinstance(raw, DictConfig):
-        raise UserError(f"{path} is not a dlx config (a mapping of keys).", key=str(path))
     register_resolvers()
     try:
         tree = OmegaConf.to_container(raw, resolve=True)
@@ -300,27 +337,3 @@ def refuse_symlinks(run_dir: str | Path, names: tuple[str, ...] = WRITTEN_FILES)
                 "in a run folder. Remove the link (or copy the folder without it).",
                 key=str(p),
             )
-
-
-def check_sweep_overrides(overrides: list[str], config_dir: str | None, source: str) -> None:
-    """A sweep folder's saved overrides (`dlx sweep --resume`) are data too: every trial's
-    composed config is checked like a run folder's (a `_target_` can hide in a value, e.g.
-    `model.junk={_target_: ...}`, or be built by an interpolation)."""
-    from dlx.config.hydra_internals import sweep_combinations
-    from dlx.config.rules import compose
-
-    user = user_targets(config_dir)
-    for combo in sweep_combinations(overrides)[:64]:
-        cfg = compose([o for o in combo if not o.lstrip("+~").startswith("hydra")], config_dir)
-        try:
-            tree = OmegaConf.to_container(cfg, resolve=True)
-        except Exception as exc:  # an interpolation that does not resolve
-            raise UserError(f"{source}: a saved override cannot be resolved: {exc}") from None
-        for path, target in _targets_in(tree):
-            if not allowed(path, target, user):
-                raise UserError(
-                    f"`{path}` in {source} names `{target!s:.200}`, which dlx does not build "
-                    "from a sweep folder: its saved overrides are data, not code. Start that "
-                    "sweep again by hand.",
-                    key=path,
-                )

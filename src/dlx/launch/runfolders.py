@@ -153,8 +153,11 @@ def fresh_folder(
 
 def quote(value: str) -> str:
     """A value as one quoted Hydra override string: a `name` with a comma, brackets or quotes
-    must not turn the folder into a sweep or a list."""
-    return "'" + value.replace("'", "\\'") + "'"
+    must not turn the folder into a sweep or a list, nor a trailing backslash escape the
+    closing quote."""
+    from dlx.config.sweepcheck import quote as quoted
+
+    return quoted(value)
 
 
 def discard_unstarted_run(run_dir: Path, parents: bool) -> None:

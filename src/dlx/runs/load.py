@@ -130,23 +130,23 @@ def read_overrides(run: str | Path) -> list[str]:
                 break
             v = v[1:-1].replace("''", "'")
         items.append(v)
-    if items is None:
-        import yaml
+    if items is None:  # bounded: no anchors/aliases (a 500-byte alias bomb), depth, size
+        from dlx.errors import UserError
+        from dlx.record.read import parse_yaml
 
         try:
-            loaded = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        except yaml.YAMLError:
-            return []
+            loaded = parse_yaml(text, "overrides.yaml", omegaconf=False)
+        except UserError as exc:
+            raise ValueError(str(exc)) from None
         items = [str(o) for o in loaded] if isinstance(loaded, list) else []
     return [o for o in items if not o.lstrip("+~").startswith("hydra")]
 
 
 def read_yaml(path: Path) -> Any:
-    """A YAML file as plain data (safe: tags that build objects are refused)."""
-    import yaml
+    """A YAML file as plain data, through `record.read` (bounded, no aliases); UserError."""
+    from dlx.record.read import load_yaml
 
-    head = _read_bytes(str(path), 1 << 22)[0]
-    return yaml.load(head.decode(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return load_yaml(path, 1 << 22, omegaconf=False)
 
 
 @dataclass
@@ -248,7 +248,11 @@ def load_run(run: Path, root: Path, held: set[int] | None) -> Run:
     else:
         status = summary["status"]
     name = run.relative_to(root).as_posix() if run != root else run.name
-    return Run(run, name, started, summary or {}, problem, status, read_overrides(p))
+    try:
+        overrides = read_overrides(p)
+    except ValueError as exc:  # refused by record.read (an alias bomb, too deep, too big)
+        overrides, problem, status = [], f"overrides.yaml refused: {str(exc)[-160:]}", "damaged"
+    return Run(run, name, started, summary or {}, problem, status, overrides)
 
 
 def load_runs(directory: Path) -> list[Run]:

@@ -28,6 +28,8 @@ class DlxSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> Any:
+        from dlx.sweeps.journal import hold_sweep_lock
         from dlx.sweeps.sweeper import run_sweep
 
+        hold_sweep_lock(self.config.hydra.sweep.dir)  # one process per sweep folder
         return run_sweep(self, arguments)
