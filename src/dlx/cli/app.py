@@ -323,6 +323,7 @@ def config(
 
 
 app.command()(use.predict)
+app.command()(use.export)
 
 
 def main() -> None:

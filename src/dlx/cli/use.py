@@ -8,12 +8,12 @@ from __future__ import annotations
 import typer
 
 from dlx.cli.options import TRUST_FLAG, TRUST_HELP
-from dlx.errors import UserError
+from dlx.errors import RunFailed, UserError
 
 RUN_ARG = typer.Argument(..., metavar="RUN_DIR", help="A run folder (outputs/DATE/TIME).")
 
 
-def _fail(exc: UserError) -> None:
+def _fail(exc: UserError | RunFailed) -> None:
     from dlx.tracking.console import error
 
     error(str(exc))
@@ -72,4 +72,28 @@ def predict(
             trust_config=trust_config,
         )
     except UserError as exc:
+        _fail(exc)
+
+
+def export(
+    run_dir: str = RUN_ARG,
+    fmt: str = typer.Option(..., "--format", help="torchscript | onnx (onnx: the export extra)"),
+    checkpoint: str = _checkpoint(),
+    out: str | None = typer.Option(
+        None,
+        "--out",
+        metavar="PATH",
+        help="Where to write it (default RUN_DIR/export/CHECKPOINT.onnx|.torchscript.pt); "
+        "the metadata goes next to it as .json.",
+    ),
+    config_dir: str | None = _config_dir(),
+    trust_config: bool = typer.Option(False, TRUST_FLAG, help=TRUST_HELP),
+) -> None:
+    """Export a run's model (TorchScript or ONNX) with its preprocessing metadata, checked
+    against PyTorch on the run's own test inputs."""
+    try:
+        from dlx.infer.export import run_export
+
+        run_export(run_dir, fmt, checkpoint, out, config_dir, trust_config)
+    except (UserError, RunFailed) as exc:
         _fail(exc)
