@@ -322,8 +322,7 @@ def config(
         _fail(exc)
 
 
-app.command()(use.predict)
-app.command()(use.export)
+use.register(app)  # dlx predict, dlx export
 
 
 def main() -> None:

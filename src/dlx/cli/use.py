@@ -97,3 +97,8 @@ def export(
         run_export(run_dir, fmt, checkpoint, out, config_dir, trust_config)
     except (UserError, RunFailed) as exc:
         _fail(exc)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(predict)
+    app.command()(export)
