@@ -228,7 +228,7 @@ def test_imagefolder_trains_with_a_seeded_split(tmp_path, model):
 
 
 def test_imagefolder_splits_are_seeded_and_sized(tmp_path):
-    from dlx.config.rules import compose
+    from dlx.config.compose import compose
     from dlx.data import build_data
 
     root = write_image_folder(tmp_path / "pets")
@@ -243,7 +243,7 @@ def test_imagefolder_splits_are_seeded_and_sized(tmp_path):
 
 
 def test_imagefolder_without_class_folders_is_a_clear_error(tmp_path):
-    from dlx.config.rules import compose
+    from dlx.config.compose import compose
     from dlx.data import build_data
     from dlx.errors import UserError
 
@@ -258,7 +258,7 @@ def test_imagefolder_without_class_folders_is_a_clear_error(tmp_path):
 
 
 def test_splits_are_seeded_limit_trims_train_and_every_split_is_normalized(tmp_path):
-    from dlx.config.rules import compose
+    from dlx.config.compose import compose
     from dlx.data import build_data
 
     root = write_mnist(tmp_path / "data")
@@ -330,7 +330,7 @@ def test_fast_path_and_dataloader_give_the_same_batches_for_the_same_seed():
 def test_aug_cifar_is_the_lecture_pipeline():
     from torchvision import transforms
 
-    from dlx.config.rules import compose
+    from dlx.config.compose import compose
     from dlx.data.augment import build_transform
 
     lecture = transforms.Compose(
@@ -401,7 +401,7 @@ def test_a_transform_without_a_batch_version_runs_per_sample(tmp_path):
 
 
 def test_per_sample_fallback_changes_only_the_training_split():
-    from dlx.config.rules import compose
+    from dlx.config.compose import compose
     from dlx.data import build_data
     from dlx.data.augment import AugmentedTensors, build_batch_augment
     from dlx.data.loader import make_loader
@@ -429,7 +429,7 @@ def test_per_sample_fallback_changes_only_the_training_split():
 
 
 def test_augmentation_that_changes_the_image_size_is_refused():
-    from dlx.config.rules import compose
+    from dlx.config.compose import compose
     from dlx.data import build_data
     from dlx.data.augment import build_batch_augment
     from dlx.errors import UserError
@@ -442,7 +442,7 @@ def test_augmentation_that_changes_the_image_size_is_refused():
 
 
 def test_augmentation_needs_images():
-    from dlx.config.rules import compose
+    from dlx.config.compose import compose
     from dlx.data import build_data
     from dlx.data.augment import build_batch_augment
     from dlx.errors import UserError
@@ -461,7 +461,8 @@ def test_augmentation_needs_images():
     ],
 )
 def test_bad_data_and_aug_values_name_the_key(override, key):
-    from dlx.config.rules import compose, validate
+    from dlx.config.compose import compose
+    from dlx.config.rules import validate
     from dlx.errors import UserError
 
     with pytest.raises(UserError) as err:

@@ -15,8 +15,8 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from conftest import FAST, all_tags, read_metrics, run_dlx, scalar_tags
-from dlx.config.rules import conf_dir
-from dlx.launch.entry import preflight
+from dlx.config.compose import conf_dir
+from dlx.launch.preflight import preflight
 from dlx.tracking.advice import Knobs, apply_change, suggest
 from dlx.tracking.diagnostics import GradientMonitor, diagnose
 

@@ -153,7 +153,7 @@ def test_torchrun_ranks_share_one_run_folder(single, tmp_path):
 def test_resume_continues_with_the_same_processes(single, tmp_path):
     """`dlx train --resume` of a trainer.devices=2 run restarts 2 ranks; the resumed run ends
     where an uninterrupted one-process run ends."""
-    from dlx.launch.entry import resume
+    from dlx.launch.resume import resume
 
     run = tmp_path / "run"
     dlx.train([*SMALL, "trainer.devices=2", "epochs=1", f"hydra.run.dir={run}"])
@@ -222,7 +222,7 @@ def test_an_error_in_the_ranks_reaches_the_caller(tmp_path):
 
 
 def test_torchrun_refuses_what_it_cannot_do(monkeypatch):
-    from dlx.launch.entry import preflight
+    from dlx.launch.preflight import preflight
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "0")
@@ -235,7 +235,7 @@ def test_torchrun_refuses_what_it_cannot_do(monkeypatch):
 
 def test_data_parallel_device_requests_are_checked_before_the_run(monkeypatch):
     """More ranks than GPUs, or MPS (no torch.distributed backend): exit 2, named key."""
-    from dlx.launch.entry import preflight
+    from dlx.launch.preflight import preflight
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)

@@ -1483,7 +1483,7 @@ def test_the_memory_estimate_sizes_shipped_models_and_lets_them_run(overrides):
     sized on the meta device (no memory, no download) and fits this machine."""
     import torch
 
-    from dlx.config.rules import compose
+    from dlx.config.compose import compose
     from dlx.launch.capacity import check_capacity, estimate
 
     cfg = compose(overrides)

@@ -35,7 +35,7 @@ def write_folder(root: Path, per_class: int = 10, classes=("cats", "dogs"), size
 
 
 def build(root: Path, *overrides: str, seed: int = 0):
-    from dlx.config.rules import compose
+    from dlx.config.compose import compose
     from dlx.data import build_data
 
     cfg = compose(["data=imagefolder", f"data.root={root}", "data.image_size=16", *overrides])

@@ -30,7 +30,7 @@ def _ckpt(run: Path, name: str = "last.pt") -> dict:
 
 def _init_weights(*overrides: str) -> dict[str, torch.Tensor]:
     """The weights a run starts from (the same seed builds the same model)."""
-    from dlx.config.rules import compose
+    from dlx.config.compose import compose
     from dlx.training.loop import build
 
     return {k: v.clone() for k, v in build(compose([*BASE, *overrides])).model.state_dict().items()}

@@ -86,7 +86,7 @@ def test_slurm_preset_asks_one_gpu_per_rank():
     """No SLURM here: check what `hydra/launcher=slurm` would submit."""
     from hydra import compose, initialize_config_dir
 
-    from dlx.config.rules import conf_dir, register_resolvers
+    from dlx.config.compose import conf_dir, register_resolvers
 
     register_resolvers()
     with initialize_config_dir(str(conf_dir()), version_base="1.3"):

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from conftest import FAST, read_metrics, run_dlx
-from dlx.config.rules import compose
+from dlx.config.compose import compose
 from dlx.errors import UserError
 from dlx.training.loop import build
 

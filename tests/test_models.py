@@ -12,7 +12,7 @@ from torch import nn
 
 import dlx
 from conftest import FAST, all_tags, run_dlx
-from dlx.config.rules import compose
+from dlx.config.compose import compose
 from dlx.errors import UserError
 from dlx.training.loop import build
 from dlx.training.optim import build_optimizer
@@ -191,7 +191,7 @@ def test_frozen_parameters_get_no_gradient_and_are_not_given_to_the_optimizer():
 
 
 def test_unfreeze_at_epoch_fine_tunes_the_backbone_and_resumes_consistently(tmp_path):
-    from dlx.launch.entry import resume
+    from dlx.launch.resume import resume
 
     run = tmp_path / "run"
     args = [

@@ -7,7 +7,7 @@ import torch
 
 
 def _split(overrides: list[str]):
-    from dlx.config.rules import compose
+    from dlx.config.compose import compose
     from dlx.data import build_data, data_seed
     from dlx.data.splits import split_indices
 

@@ -111,7 +111,7 @@ def test_sweeps_started_in_the_same_second_get_folders_of_their_own(tmp_path, mo
 
     from omegaconf import OmegaConf
 
-    from dlx.launch.entry import _fresh_folder
+    from dlx.launch.runfolders import fresh_folder as _fresh_folder
 
     class Frozen(datetime.datetime):
         @classmethod
@@ -183,7 +183,7 @@ def test_optuna_search_explores_the_preset_space(tmp_path):
 def test_optuna_direction_follows_the_monitored_metric():
     from hydra import compose, initialize_config_dir
 
-    from dlx.config.rules import conf_dir, register_resolvers
+    from dlx.config.compose import conf_dir, register_resolvers
     from dlx.sweeps.summary import SweepSummary
 
     register_resolvers()

@@ -72,7 +72,7 @@ def loaders(hwc: torch.Tensor, y: torch.Tensor) -> dict[str, object]:
     """The four pipelines over the same images."""
     from omegaconf import OmegaConf
 
-    from dlx.config.rules import conf_dir
+    from dlx.config.compose import conf_dir
     from dlx.data import DataBundle
     from dlx.data.augment import build_batch_augment
     from dlx.data.loader import make_loader

@@ -63,10 +63,9 @@ def _root(
 
 def _run_sweep(overrides: list[str], config_dir: str | None) -> int:
     from dlx.launch.entry import sweep_once
-    from dlx.sweeps import summary as sweep
+    from dlx.sweeps.summary import exit_code
 
-    sweep_once(overrides, config_dir)
-    return sweep.exit_code()
+    return exit_code(sweep_once(overrides, config_dir))
 
 
 @app.command(context_settings=PASS_THROUGH, cls=GroupsHelp)
@@ -104,7 +103,7 @@ def train(
                 show_config(overrides, multirun, config_dir, cfg, resolve, package, info)
             )
         if resume is not None:  # `--resume ""` is an error, not a new run
-            from dlx.launch.entry import resume as resume_run
+            from dlx.launch.resume import resume as resume_run
 
             metrics = resume_run(resume, overrides, config_dir, trust_config)
             raise typer.Exit(run_exit_code(metrics))
@@ -149,11 +148,10 @@ def sweep(
                     "the sweep continues as it was started.",
                     key="--resume",
                 )
-            from dlx.sweeps import summary as summary
             from dlx.sweeps.resume import resume_sweep
+            from dlx.sweeps.summary import exit_code
 
-            resume_sweep(resume, config_dir)
-            raise typer.Exit(summary.exit_code())
+            raise typer.Exit(exit_code(resume_sweep(resume, config_dir)))
         if cfg or resolve or package or info:
             raise typer.Exit(show_config(overrides, True, config_dir, cfg, resolve, package, info))
         raise typer.Exit(_run_sweep(overrides, config_dir))
@@ -313,7 +311,8 @@ def config(
         refuse_flags(ctx, list(overrides or []))
         from omegaconf import OmegaConf
 
-        from dlx.config.rules import compose, validate
+        from dlx.config.compose import compose
+        from dlx.config.rules import validate
 
         cfg = compose(list(overrides or []), config_dir)
         validate(cfg)

@@ -84,8 +84,10 @@ def show_config(
         raise UserError(f"`{flag}` goes with --cfg, e.g. `dlx train --cfg job {flag}`.", key=flag)
     from omegaconf import OmegaConf, open_dict
 
-    from dlx.config.rules import compose, validate
-    from dlx.launch.hydra_app import run_hydra, sweep_combinations
+    from dlx.config.compose import compose
+    from dlx.config.hydra_internals import sweep_combinations
+    from dlx.config.rules import validate
+    from dlx.launch.hydra_app import run_hydra
 
     combos = sweep_combinations(overrides) if multirun else [overrides]
     for combo in combos[:64]:

@@ -13,15 +13,6 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from dlx.config.compose import (  # noqa: F401 (re-exported: dlx.config.rules was their home)
-    _suffix,
-    compose,
-    conf_dir,
-    group_options,
-    groups,
-    hydra_error,
-    register_resolvers,
-)
 from dlx.errors import UserError
 
 ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "gelu")

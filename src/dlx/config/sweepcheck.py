@@ -41,7 +41,7 @@ def _say(source: str, key: str, why: str) -> UserError:
 
 def groups(config_dir: str | None) -> frozenset[str]:
     """The config groups a choice can name: dlx's own, and a --config-dir's."""
-    from dlx.config.rules import conf_dir
+    from dlx.config.compose import conf_dir
 
     found = {p.name for p in conf_dir().iterdir() if p.is_dir()}
     if config_dir and Path(config_dir).is_dir():

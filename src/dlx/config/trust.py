@@ -99,7 +99,7 @@ def _yaml_interpolations(folder: Path) -> frozenset[str]:
 
 @functools.cache
 def shipped_interpolations() -> frozenset[str]:
-    from dlx.config.rules import conf_dir
+    from dlx.config.compose import conf_dir
 
     return _yaml_interpolations(conf_dir())
 
@@ -113,7 +113,7 @@ def allowed_interpolations(config_dir: str | None) -> frozenset[str]:
 @functools.cache
 def shipped_targets() -> frozenset[str]:
     """The targets in dlx's own conf/ groups (launchers and sweepers left out)."""
-    from dlx.config.rules import conf_dir
+    from dlx.config.compose import conf_dir
 
     return _yaml_targets(conf_dir(), skip=_NOT_RUN_GROUPS)
 
@@ -281,7 +281,7 @@ def load_run_config(
     """A run folder's `.hydra/config.yaml`, read through `record.read` (bounded, no aliases,
     no resolvers but dlx's own), resolved and checked: every `_target_` in it is one dlx
     builds (see the module doc). Damaged or hostile files are a UserError (exit 2)."""
-    from dlx.config.rules import register_resolvers
+    from dlx.config.compose import register_resolvers
     from dlx.record.read import load_config
 
     run_dir = Path(run_dir)

@@ -1,8 +1,9 @@
 """The front door: `dlx train` and `dlx sweep` start here.
 
 Each entry point runs preflight (compose and validate: bad input exits 2 and leaves no
-folder), claims a fresh run or sweep folder, and hands the overrides to the Hydra app.
-The parts live beside it: `preflight`, `runfolders`, `hydra_app` (the task) and `resume`.
+folder), claims a fresh run or sweep folder, and hands the overrides to the Hydra app; what
+the run or the sweep left comes back as the return value. The parts live beside it and are
+imported from there: `preflight`, `runfolders`, `hydra_app` (the task) and `resume`.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from typing import Any
 from omegaconf import DictConfig
 
 from dlx.errors import UserError
-from dlx.launch.hydra_app import OUTCOMES, run_hydra, task
-from dlx.launch.preflight import preflight, preflight_with_folders
-from dlx.launch.resume import resume
+from dlx.launch.hydra_app import run_hydra
+from dlx.launch.preflight import preflight_with_folders
 from dlx.launch.runfolders import (
-    check_writable,
+    configured_folder,
     discard_unstarted_run,
     fresh_folder,
     override_value,
@@ -27,25 +27,11 @@ from dlx.launch.runfolders import (
     remove_empty,
 )
 
-__all__ = [
-    "OUTCOMES",
-    "check_writable",
-    "preflight",
-    "quote",
-    "refuse_existing_run",
-    "refuse_existing_sweep",
-    "resume",
-    "run_hydra",
-    "sweep_once",
-    "task",
-    "train_once",
-]
 
-_fresh_folder = fresh_folder  # the name tests and older callers use
-
-
-def sweep_once(overrides: list[str], config_dir: str | None = None) -> None:
-    """One sweep (Hydra multirun) in its own folder; the summary lands in dlx.sweeps.summary."""
+def sweep_once(overrides: list[str], config_dir: str | None = None) -> list[dict[str, str]]:
+    """One sweep (Hydra multirun) in its own folder; returns its ranked rows, as the sweep's
+    end wrote them to summary.csv (`dlx.sweeps.summary.read_rows`)."""
+    from dlx.sweeps.summary import read_rows
     from dlx.sweeps.sweeper import pruned_grid
 
     overrides = pruned_grid(overrides)
@@ -53,11 +39,17 @@ def sweep_once(overrides: list[str], config_dir: str | None = None) -> None:
     refuse_existing_sweep(overrides)
     key = "hydra.sweep.dir"
     claimed = fresh_folder(overrides, cfg, key, Path("outputs") / "multirun", chosen)
+    made = claimed is not overrides
+    sweep_dir = override_value(claimed, key)
+    if sweep_dir is None:  # a config of the user's names it: pinned, to read the end back
+        sweep_dir = configured_folder(claimed, config_dir, key)
+        claimed = [*claimed, f"{key}={quote(sweep_dir)}"]
     try:
         run_hydra(claimed, True, config_dir)
     finally:
-        if claimed is not overrides:  # a sweep that never started leaves no empty folders
-            remove_empty(Path(override_value(claimed, key) or ""), levels=4)
+        if made:  # a sweep that never started leaves no empty folders
+            remove_empty(Path(sweep_dir), levels=4)
+    return read_rows(Path(sweep_dir))
 
 
 def _held(folder: str | None):
@@ -92,7 +84,6 @@ def train_once(overrides: list[str], config_dir: str | None = None) -> dict[str,
         overrides = shared_run_overrides(overrides, cfg, fresh_run_dir)
     else:
         overrides = fresh_run_dir(overrides, cfg)
-    del OUTCOMES[:]
     claimed = override_value(overrides, "hydra.run.dir")
     locked = False  # a folder another dlx holds is never cleaned up by this one
     try:
@@ -100,18 +91,18 @@ def train_once(overrides: list[str], config_dir: str | None = None) -> dict[str,
             if explicit is not None:
                 refuse_existing_run(overrides)  # again, now that no other dlx can start there
             locked = True
-            run_hydra(overrides, False, config_dir)
+            results = run_hydra(overrides, False, config_dir)
     except BaseException:
         if locked and claimed and not existed and not torchrun_env():  # Hydra failed
             discard_unstarted_run(Path(claimed), parents=explicit is None)
         raise
-    if not OUTCOMES:
+    if not results:
         raise UserError("Hydra did not run the job (see the message above).")
-    outcome = OUTCOMES[-1]
-    if outcome.get("status") == "error":
+    outcome = results[-1]
+    if isinstance(outcome, BaseException):
         run_dir = override_value(overrides, "hydra.run.dir")
-        if isinstance(outcome["exception"], UserError) and run_dir and not existed:
+        if isinstance(outcome, UserError) and run_dir and not existed:
             if not torchrun_env():
                 discard_unstarted_run(Path(run_dir), parents=explicit is None)
-        raise outcome["exception"]
+        raise outcome
     return outcome

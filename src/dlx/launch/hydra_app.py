@@ -20,15 +20,25 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from dlx.config.compose import conf_dir, groups, register_resolvers
-from dlx.config.hydra_internals import no_mode_probe, sweep_combinations  # noqa: F401 (re-exported)
+from dlx.config.hydra_internals import no_mode_probe
 from dlx.errors import UserError, explain
 from dlx.launch.failsafe import record_stop
 from dlx.record import status as st
 
 log = logging.getLogger("dlx")
 
-# What the jobs run in this process returned (a single run: one entry).
-OUTCOMES: list[dict[str, Any]] = []
+
+class Task:
+    """hydra.main's task function: one Hydra job = one run (`task`). `hydra.main` drops what
+    a task returns, so each call also keeps what its job left in `results`: the run's
+    metrics, or the exception that ended it. `run_hydra` returns them (the jobs run in this
+    process: a single run's one; a parallel launcher's trials run elsewhere)."""
+
+    def __init__(self) -> None:
+        self.results: list[dict[str, Any] | BaseException] = []
+
+    def __call__(self, cfg: DictConfig) -> float:
+        return task(cfg, self.results)
 
 
 def _choices(hc) -> dict[str, str]:
@@ -62,8 +72,10 @@ def _trial_threads(hc) -> int | None:
     return max(1, cores // max(1, workers))
 
 
-def task(cfg: DictConfig) -> float:
-    """One Hydra job = one run. Returns the objective for sweepers (the monitored best value)."""
+def task(cfg: DictConfig, results: list[dict[str, Any] | BaseException]) -> float:
+    """One Hydra job = one run. Returns the objective for sweepers (the monitored best value);
+    appends the run's metrics (or, for a single run, the exception that ended it) to
+    `results`."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -92,8 +104,11 @@ def task(cfg: DictConfig) -> float:
         # Ctrl-C from here on stops the run cleanly; one process writes this folder at a time.
         torchrun = torchrun_env()  # under torchrun all ranks share the folder; rank 0 holds it
         lock = run_lock(run_dir) if not torchrun or torchrun[0] == 0 else contextlib.nullcontext()
-        import dlx.sweeps.study  # noqa: F401  (registers the Optuna trial's pruning hook)
+        from dlx.sweeps.study import pruning_reporter
         from dlx.sweeps.summary import folder_state
+        from dlx.training.hooks import register
+
+        register(pruning_reporter)  # an Optuna trial reports each epoch and may be pruned
 
         # `dlx sweep --resume`: a trial that was interrupted continues from its last.pt
         again = multirun and folder_state(run_dir) == "resumable"
@@ -112,14 +127,14 @@ def task(cfg: DictConfig) -> float:
         if not multirun:
             if not isinstance(exc, UserError):  # a run that failed (a full disk, ...)
                 record_stop(run_dir, since, st.FAILED, explain(exc)[1], _choices(hc))
-            OUTCOMES.append({"status": "error", "exception": exc})
+            results.append(exc)
             return math.nan
         # In a sweep a broken trial is marked failed; the others go on.
         log.error("trial failed:\n%s", traceback.format_exc())
         reason = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
         write_metrics(run_dir, {"status": st.FAILED, "error": reason, "choices": _choices(hc)})
         return _failed_objective(cfg)
-    OUTCOMES.append(metrics)
+    results.append(metrics)
     if multirun and metrics["status"] == st.INTERRUPTED:
         raise KeyboardInterrupt  # Ctrl-C stops the whole sweep, not just this trial
     if metrics["status"] in (st.DIVERGED, st.INTERRUPTED) or metrics["best_value"] is None:
@@ -145,14 +160,18 @@ def _argv(overrides: list[str], multirun: bool, config_dir: str | None) -> list[
     return argv + list(overrides)
 
 
-def run_hydra(overrides: list[str], multirun: bool = False, config_dir: str | None = None) -> None:
-    """Hand the overrides to `hydra.main` exactly as if typed after a Hydra app's name."""
+def run_hydra(
+    overrides: list[str], multirun: bool = False, config_dir: str | None = None
+) -> list[dict[str, Any] | BaseException]:
+    """Hand the overrides to `hydra.main` exactly as if typed after a Hydra app's name.
+    Returns what the jobs run in this process left (`Task.results`)."""
     import hydra
     from hydra.core.global_hydra import GlobalHydra
 
     register_resolvers()
     GlobalHydra.instance().clear()
-    main = hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")(task)
+    job = Task()
+    main = hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")(job)
     saved_argv, saved_full_error = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
     sys.argv = _argv(overrides, multirun, config_dir)
     # What fails inside Hydra (a full disk while it writes .hydra/) reaches dlx's one error
@@ -168,3 +187,4 @@ def run_hydra(overrides: list[str], multirun: bool = False, config_dir: str | No
         else:
             os.environ["HYDRA_FULL_ERROR"] = saved_full_error
         GlobalHydra.instance().clear()
+    return job.results

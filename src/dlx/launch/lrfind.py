@@ -212,7 +212,7 @@ def run_lr_find(overrides: list[str]) -> dict[str, Any]:
 
     from dlx.data.augment import build_batch_augment
     from dlx.data.loader import make_loader
-    from dlx.launch.entry import preflight
+    from dlx.launch.preflight import preflight
     from dlx.tracking.console import console
     from dlx.tracking.figures import curve_figure
     from dlx.tracking.tensorboard import Tracker

@@ -114,6 +114,18 @@ def refuse_existing_sweep(overrides: list[str]) -> None:
         )
 
 
+def configured_folder(overrides: list[str], config_dir: str | None, key: str) -> str:
+    """The folder the config sets `key` (`hydra.sweep.dir`) to, resolved now (a config of the
+    user's that names its own folder, `${now:...}` included)."""
+    from omegaconf import OmegaConf
+
+    from dlx.config.compose import compose
+    from dlx.config.hydra_internals import sweep_combinations
+
+    first = sweep_combinations(overrides)[0]  # the folder is the sweep's, not a trial's
+    return str(OmegaConf.select(compose(first, config_dir, with_hydra=True), key))
+
+
 def fresh_folder(
     overrides: list[str],
     cfg: DictConfig,

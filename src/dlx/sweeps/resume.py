@@ -93,13 +93,15 @@ def _hydra_overrides(hydra: list[str], saved: Path, path: Path) -> tuple[list[st
     return kept, params
 
 
-def resume_sweep(sweep_dir: str, config_dir: str | None = None) -> None:
+def resume_sweep(sweep_dir: str, config_dir: str | None = None) -> list[dict[str, str]]:
+    """Continue the sweep in `sweep_dir`; returns its ranked rows (its summary.csv)."""
     from dlx.config.sweepcheck import check_sweep_overrides, quote
     from dlx.launch.hydra_app import run_hydra
     from dlx.launch.preflight import preflight
     from dlx.launch.runfolders import check_writable
     from dlx.sweeps import journal
     from dlx.sweeps.study import JOURNAL
+    from dlx.sweeps.summary import read_rows
 
     path = Path(sweep_dir)
     where = f"`--resume {sweep_dir}`"
@@ -150,6 +152,7 @@ def resume_sweep(sweep_dir: str, config_dir: str | None = None) -> None:
     ]
     preflight(overrides, True, config_dir)
     run_hydra(overrides, True, config_dir)
+    return read_rows(path)
 
 
 def _note(message: str) -> None:

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from dlx.errors import UserError
-from dlx.training.hooks import EpochEnd, register
+from dlx.record import status as st
+from dlx.training.hooks import EpochEnd
 
 ENV_STORAGE = "DLX_OPTUNA_STORAGE"
 ENV_STUDY = "DLX_OPTUNA_STUDY"
@@ -216,13 +217,13 @@ class PruningReporter:
             return None
         self.trial.report(float(end.value), end.epoch)
         if self.pruner_name != "none" and self.trial.should_prune():
-            return "pruned"
+            return st.PRUNED
         return None
 
 
-@register
 def pruning_reporter(cfg) -> PruningReporter | None:
-    """A hook for runs that are trials of an Optuna study (dlx's sweeper set the env)."""
+    """A hook for runs that are trials of an Optuna study (dlx's sweeper set the env); the
+    Hydra task registers it (`dlx.training.hooks.register`)."""
     number = os.environ.get(ENV_TRIAL)
     if not number or not os.environ.get(ENV_STORAGE):
         return None

@@ -22,8 +22,6 @@ from dlx.record import names
 from dlx.record import status as st
 from dlx.record.metrics import read_metrics
 
-_LAST: dict[str, Any] = {}
-
 CSV_FIELDS = [
     "rank",
     "trial",
@@ -267,14 +265,19 @@ def print_table(rows: list[dict[str, Any]], sweep_dir: Path, notes: list[str] = 
 
 
 class SweepSummary(Callback):
+    """At the sweep's end: the ranked table and summary.csv (which `dlx sweep` reads back for
+    its exit code: `read_rows`)."""
+
+    def __init__(self) -> None:
+        self.started: float | None = None
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Runs before the sweeper is built: `direction: auto` follows early_stopping.monitor."""
-        _LAST.clear()
         # Trials of an earlier sweep into the same folder are older than this one; the margin
         # covers coarse file times and the clocks of other machines (SLURM, Ray) writing there.
         # A resumed sweep's earlier trials are its own: all of them count.
         resumed = bool(OmegaConf.select(config, "hydra.sweeper.resume", default=False))
-        _LAST["started"] = None if resumed else time.time() - 60.0
+        self.started = None if resumed else time.time() - 60.0
         logging.getLogger("alembic").setLevel(logging.WARNING)  # Optuna's import chatter
         sweeper = config.hydra.sweeper
         if "direction" in sweeper and getattr(sweeper.direction, "name", sweeper.direction) == (
@@ -287,7 +290,7 @@ class SweepSummary(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
-        rows = rank(collect(sweep_dir, since=_LAST.get("started")))
+        rows = rank(collect(sweep_dir, since=self.started))
         write_csv(rows, sweep_dir / names.SUMMARY_CSV)
         notes: list[str] = []
         if rows and _has_study(config):
@@ -296,7 +299,6 @@ class SweepSummary(Callback):
             notes = study_report(config, sweep_dir)
         if rows:
             print_table(rows, sweep_dir, notes)
-        _LAST.update(rows=rows, dir=sweep_dir)
 
 
 def _has_study(config: DictConfig) -> bool:
@@ -309,7 +311,15 @@ def _has_study(config: DictConfig) -> bool:
     return not sweeper.get("grid") or pruner not in (None, "none")
 
 
-def exit_code() -> int:
+def read_rows(sweep_dir: Path) -> list[dict[str, str]]:
+    """The ranked rows the sweep's end wrote to SWEEP_DIR/summary.csv ([]: none written)."""
+    try:
+        with open(Path(sweep_dir) / names.SUMMARY_CSV, newline="") as f:
+            return list(csv.DictReader(f))
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return []
+
+
+def exit_code(rows: list[dict[str, Any]]) -> int:
     """0 when any trial succeeded, 1 otherwise."""
-    rows = _LAST.get("rows") or []
-    return 0 if any(r["status"] in st.OK for r in rows) else 1
+    return 0 if any(r.get("status") in st.OK for r in rows) else 1

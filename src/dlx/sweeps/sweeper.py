@@ -12,7 +12,7 @@ Two ways to pick trials, one way to run them:
 
 Trial N lives in SWEEP_DIR/N. `resume: true` keeps every trial folder that holds a final
 metrics.json, relaunches the interrupted ones (the job continues from its own
-checkpoints/last.pt: dlx.launch.entry.task) and runs those never started.
+checkpoints/last.pt: dlx.launch.hydra_app.task) and runs those never started.
 """
 
 from __future__ import annotations

@@ -154,7 +154,7 @@ class Knobs:
 @functools.cache
 def _group_keys(group: str, option: str) -> frozenset[str] | None:
     """The top-level keys of conf/<group>/<option>.yaml (None: not a dlx option)."""
-    from dlx.config.rules import conf_dir
+    from dlx.config.compose import conf_dir
 
     path = conf_dir() / group / f"{option}.yaml"
     if not path.is_file():
@@ -170,7 +170,7 @@ def _key(override: str) -> str:
 def apply_change(overrides: list[str], change: list[str]) -> list[str]:
     """The run's overrides with `change` applied: a key set again replaces its old value, a new
     config-group option drops the overrides of keys that option does not have."""
-    from dlx.config.rules import conf_dir
+    from dlx.config.compose import conf_dir
 
     out = list(overrides)
     for item in change:
