@@ -10,7 +10,6 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from dlx.config.compose import groups, hydra_error
-from dlx.config.rules import validate
 from dlx.errors import UserError
 from dlx.launch.runfolders import check_writable
 from dlx.record import names
@@ -74,19 +73,11 @@ def resume(
 ) -> dict[str, Any]:
     """Continue a run in its own folder from checkpoints/last.pt (no new Hydra run).
 
-    The folder's config is checked before anything is built from it (`dlx.config.trust`): only what
-    dlx ships, the targets of `config_dir` (the run's own --config-dir, given again), or
-    everything with `trust_config`. Nothing in the folder is written through a symlink."""
-    import time
-
-    from dlx.config.trust import load_run_config, refuse_symlinks
-    from dlx.launch.capacity import check_capacity
-    from dlx.launch.failsafe import record_stop
-    from dlx.record.atomic import write_text
-    from dlx.record.lock import run_lock
-    from dlx.training.device import resolve_device
-    from dlx.training.loop import fit
-    from dlx.training.signals import StopRequested
+    The folder is opened by `launch.reopen.open_run`: its config checked before anything is
+    built from it (only what dlx ships, the targets of `config_dir` (the run's own
+    --config-dir, given again), or everything with `trust_config`), nothing in it written
+    through a symlink."""
+    from dlx.launch.reopen import open_run
 
     where = f"`--resume {run_dir}`"
     if not str(run_dir).strip():
@@ -95,7 +86,6 @@ def resume(
             "(an empty one would start a new run instead).",
             key="--resume",
         )
-    run_path = Path(run_dir)
     from dlx.training.distributed import torchrun_env
 
     if torchrun_env():
@@ -104,39 +94,54 @@ def resume(
             "trainer.devices starts its processes again.",
             key="--resume",
         )
-    if not run_path.is_dir():
-        raise UserError(f"{where}: there is no such folder.", key="--resume")
-    if not names.is_run_folder(run_path):
-        raise UserError(
-            f"{where}: not a dlx run folder (no .hydra/config.yaml). Give the folder "
-            "of one run, e.g. outputs/DATE/TIME.",
-            key="--resume",
-        )
-    refuse_symlinks(run_path)
-    if not names.last(run_path).is_file():
+    edit = (lambda cfg: _resume_overrides(cfg, overrides)) if overrides else None
+    run = open_run(
+        run_dir,
+        key="--resume",
+        config_dir=config_dir,
+        trust_config=trust_config,
+        edit=edit,
+        for_training=True,
+    )
+    if not names.last(run.path).is_file():
         raise UserError(
             f"{where}: the run has no checkpoints/last.pt to continue from (it stopped "
             "before its first checkpoint); start it again instead.",
             key="--resume",
         )
-    check_writable(names.checkpoints(run_path), "--resume")
-    cfg = load_run_config(run_path, config_dir, trust_config)
-    if overrides:
-        cfg = _resume_overrides(cfg, overrides)
-    validate(cfg)
-    check_capacity(cfg, resolve_device(cfg.device.type))
-    choices = {}
+    check_writable(names.checkpoints(run.path), "--resume")
+    return _continue(run.path, run.cfg, _saved_choices(run.path), bool(overrides))
+
+
+def _saved_choices(run_path: Path) -> dict[str, str]:
+    """The run's config-group choices, from its .hydra/hydra.yaml (for display only)."""
     hydra_yaml = names.hydra_yaml(run_path)
     try:
         saved = OmegaConf.load(hydra_yaml) if hydra_yaml.is_file() else None
         found = OmegaConf.select(saved, "hydra.runtime.choices", default=None) if saved else None
-        choices = {
+        return {
             str(k): str(v)
             for k, v in (found or {}).items()
             if not str(k).startswith("hydra") and v is not None
         }
     except Exception:  # noqa: BLE001 (a damaged hydra.yaml: the choices are for display only)
-        choices = {}
+        return {}
+
+
+def _continue(
+    run_path: Path, cfg: DictConfig, choices: dict[str, str], changed: bool
+) -> dict[str, Any]:
+    """Train on from last.pt holding the run lock, logging to the run's train.log; `changed`:
+    the config now differs from the folder's (later resumes and `dlx eval` see the new one)."""
+    import time
+
+    from dlx.errors import explain
+    from dlx.launch.failsafe import record_stop
+    from dlx.record.atomic import write_text
+    from dlx.record.lock import run_lock
+    from dlx.training.loop import fit
+    from dlx.training.signals import StopRequested
+
     since = time.time()
     with StopRequested(), run_lock(run_path):  # nothing is written before the lock is held
         handler = logging.FileHandler(run_path / names.TRAIN_LOG)
@@ -151,7 +156,7 @@ def resume(
                 metrics = fit_parallel(cfg, run_path, choices=choices, resume=True)
             else:
                 metrics = fit(cfg, run_path, resume=True, choices=choices)
-            if overrides:  # later resumes and `dlx eval` see the config this run now has
+            if changed:
                 write_text(names.config(run_path), OmegaConf.to_yaml(cfg))
             return metrics
         except KeyboardInterrupt:  # a second Ctrl-C: the run still says it was interrupted
@@ -160,8 +165,6 @@ def resume(
         except UserError:
             raise
         except Exception as exc:
-            from dlx.errors import explain
-
             record_stop(run_path, since, st.FAILED, explain(exc)[1], choices)
             raise
         finally:
