@@ -375,3 +375,68 @@ def test_a_space_for_an_equals_sign_and_a_wrong_case_option_get_the_fix(tmp_path
     assert "Did you mean `cnn`?" in said and "alexnet" in said, case.text()
     assert_fits(case)
     assert "Traceback" not in term.text() + case.text()
+
+
+# --- tables at the width a person has: 80, 100 and 200 columns --------------------------------
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory):
+    """A sweep of four trials, with a long swept value, and a single run, laid out as dlx
+    lays them out (outputs/multirun/DATE/TIME/N, outputs/DATE/TIME_NAME)."""
+    root = tmp_path_factory.mktemp("tables")
+    out = root / "outputs"
+    tiny = ["model=mlp", "epochs=2", "data.limit=200", *FAST]
+    sweep = out / "multirun" / "2026-12-03" / "18-07-17"
+    subprocess.run(
+        [*DLX, "sweep", "opt=adam,sgd", "opt.lr=0.01,0.001", "reg=dropout",
+         "reg.dropout=0.43564649850770354", *tiny, f"hydra.sweep.dir={sweep}"],
+        cwd=root, check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    one = out / "2026-12-03" / "18-10-00_overfitting"
+    subprocess.run(
+        [*DLX, "train", "experiment=overfitting", *tiny, f"hydra.run.dir={one}"],
+        cwd=root, check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    return root, sweep
+
+
+@pytest.mark.parametrize("cols", [80, 100, 200])
+def test_runs_and_compare_tables_fit_the_terminal(outputs, cols):
+    root, sweep = outputs
+    table = dlx("runs", cwd=root, cols=cols)
+    assert table.wait() == 0, table.text()
+    assert_fits(table)
+    assert table.text().count("completed") == 5, table.text()
+    if cols == 80:  # the run names shortened from the left; a column left out, and said so
+        assert "…/18-07-17/0" in table.text() or "…/0" in table.text(), table.text()
+        assert "--wide" in table.text()
+    if cols == 200:
+        assert "multirun/2026-12-03/18-07-17/0" in table.text() and "config" in table.text()
+
+    trials = dlx("runs", "--sweep", str(sweep), cwd=root, cols=cols)
+    assert trials.wait() == 0, trials.text()
+    assert_fits(trials)
+    head = next(line for line in trials.lines() if " opt.lr " in line)
+    assert " opt " in head, trials.text()  # each swept key once, as a column
+    assert "opt.lr=" not in trials.text() and "opt=adam" not in trials.text()
+    rows = [line for line in trials.lines() if re.search(r"\b(adam|sgd)\b", line)]
+    assert len(rows) == 4 and all(re.search(r"\b0\.0?01\b", r) for r in rows), trials.text()
+
+    both = dlx("compare", *(str(sweep / str(i)) for i in range(4)), cwd=root, cols=cols)
+    assert both.wait() == 0, both.text()
+    assert_fits(both)
+    for i in range(4):
+        assert re.search(rf"(…/|/){i}\b", both.text()), both.text()
+    assert "0.4356" not in both.text() or "0.43564649850770354" not in both.text()
+
+
+def test_runs_wide_and_columns_on_request(outputs):
+    root, _ = outputs
+    wide = dlx("runs", "--wide", cwd=root, cols=80)
+    assert wide.wait() == 0 and "config" in wide.text() and "--wide" not in wide.text()
+    picked = dlx("runs", "--columns", "run,opt.lr,test,status", cwd=root, cols=80)
+    assert picked.wait() == 0, picked.text()
+    assert_fits(picked)
+    head = next(line for line in picked.lines() if "opt.lr" in line)
+    assert re.search(r"run .*opt\.lr .*test .*status", head), picked.text()

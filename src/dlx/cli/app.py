@@ -23,6 +23,7 @@ from dlx.cli.options import (
     package_opt,
     resolve_opt,
 )
+from dlx.cli.tables import runs
 from dlx.errors import EXIT_INTERRUPTED, EXIT_OK, UserError
 
 app = typer.Typer(
@@ -231,55 +232,7 @@ def lr_find(
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
-@app.command()
-def runs(
-    directory: str = typer.Argument("outputs", metavar="DIR", help="Where runs live."),
-    sort: str | None = typer.Option(
-        None,
-        "--sort",
-        metavar="KEY",
-        help="A metric or config key: test.acc, val.loss, opt.lr, wall_time_s. Accuracies "
-        "sort high first, the rest low first; -KEY or --desc/--asc to choose.",
-    ),
-    desc: bool | None = typer.Option(
-        None, "--desc/--asc", show_default=False, help="Sort high first / low first."
-    ),
-    filters: list[str] | None = typer.Option(
-        None,
-        "--filter",
-        metavar="KEY=VALUE",
-        help="Keep runs where it holds, e.g. opt=adam, opt=adam,sgd, opt.lr<0.01, "
-        "status=completed, test.acc>=0.9. Several --filter: all must hold.",
-        show_default=False,
-    ),
-    last: int | None = typer.Option(
-        None, "--last", metavar="N", help="Only the N most recent runs (after --filter)."
-    ),
-    sweep: str | None = typer.Option(
-        None,
-        "--sweep",
-        metavar="SWEEP_DIR",
-        help="Only this sweep's trials, with a column per key the sweep varied.",
-    ),
-    fmt: str = typer.Option(
-        "table", "--format", help="table | csv | json (csv/json: one row per run, flat keys)."
-    ),
-) -> None:
-    """A table of past runs: name, key choices, best val metric, test metric, epochs, status."""
-    try:
-        from dlx.runs.table import show_runs
-
-        show_runs(
-            directory,
-            sort=sort,
-            descending=desc,
-            filters=list(filters or []),
-            last=last,
-            sweep=sweep,
-            fmt=fmt,
-        )
-    except UserError as exc:
-        _fail(exc)
+app.command()(runs)  # cli/tables.py: `dlx runs`
 
 
 @app.command()

@@ -17,6 +17,7 @@ from typing import Any
 from dlx.errors import UserError
 from dlx.record import names
 from dlx.record.lock import held_locks
+from dlx.runs.fit import Column, side_by_side
 from dlx.runs.load import Run, _read_bytes, load_run
 from dlx.runs.query import cell, is_number, printable, text
 
@@ -93,7 +94,6 @@ def compare(run_dirs: list[str], out: str | None = "compare.png") -> dict[str, A
     """Print the differing keys and the metrics side by side; write the curves figure to
     `out` (None: no figure). Returns {"differ": keys, "figure": path or None}."""
     from rich.markup import escape
-    from rich.table import Table
 
     from dlx.tracking.console import console
 
@@ -102,25 +102,25 @@ def compare(run_dirs: list[str], out: str | None = "compare.png") -> dict[str, A
     held = held_locks()
     runs = [_load(a, held) for a in run_dirs]
     setups, keys = differing_runs(runs)
-    table = Table(title_justify="left")
-    table.add_column("", overflow="fold")
-    for r in runs:
-        table.add_column(escape(printable(r.name)), justify="right", overflow="fold")
-    for k in keys:
-        table.add_row(escape(k), *(escape(cell(s.get(k))) for s in setups))
-    if keys:
-        table.title = f"{len(keys)} config key{'s' * (len(keys) > 1)} differ"
-        table.add_section()
-    else:
-        table.title = "Same config in every run: they differ only in how they went"
+    labels = [*keys]
+    cells = [[cell(s.get(k)) for k in keys] for s in setups]
+    title = f"{len(keys)} config key{'s' * (len(keys) > 1)} differ"
+    if not keys:
+        title = "Same config in every run: they differ only in how they went"
     rows = [r.flat() for r in runs]
     for key, label in METRICS:
         if any(row.get(key) is not None for row in rows):
-            table.add_row(label, *(escape(cell(row.get(key))) for row in rows))
+            labels.append(label)
+            for row, column in zip(rows, cells, strict=True):
+                column.append(cell(row.get(key)))
     for r in runs:
         if r.problem:
             console.print(escape(f"{r.name}: damaged, {r.problem}"), style="red")
-    console.print(table)
+    columns = [Column(printable(r.name), c) for r, c in zip(runs, cells, strict=True)]
+    label_column = Column("", labels, wrap=True)
+    label_column.shown = labels
+    for table in side_by_side(title, label_column, columns, console.width, len(keys) or None):
+        console.print(table)
     figure = None
     if out:
         histories = [_history(r) for r in runs]

@@ -6,11 +6,13 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dlx.errors import UserError
 from dlx.record import names
 from dlx.record import status as st
+from dlx.runs.fit import Column, fit, table_width
 from dlx.runs.load import Run, load_runs
 from dlx.runs.query import (
     apply_filters,
@@ -96,8 +98,12 @@ def show_runs(
     last: int | None = None,
     sweep: str | None = None,
     fmt: str = "table",
+    columns: list[str] | None = None,
+    wide: bool = False,
 ) -> list[Run]:
-    """Print the runs under `directory` (a table, csv or json); returns them."""
+    """Print the runs under `directory` (a table, csv or json); returns them. The table fits
+    the terminal (columns by priority, the rest named in a note) unless `wide`; `columns`
+    names the columns to show, in order (a config key or metric makes a column of its own)."""
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt}: use one of {', '.join(FORMATS)}.", key="--format")
     root = sweep_folder(sweep, str(directory)) if sweep else Path(directory)
@@ -110,7 +116,8 @@ def show_runs(
         extra = varying_keys(runs) if sweep else []
         if key and key not in _SHOWN and key not in extra:
             extra.append(key)
-        print_table(runs, root, extra, key, desc, filters or [])
+        view = View(extra, key, desc, filters or [], columns or [], wide)
+        print_table(runs, root, view)
     return runs
 
 
@@ -147,26 +154,43 @@ def short_override(override: str) -> str:
         return override
 
 
-def _config_text(r: Run) -> str:
-    """The group choices that matter, then the command-line overrides not already said."""
+def _config_text(r: Run, skip: set[str] = frozenset()) -> str:
+    """The group choices that matter, then the command-line overrides not already said
+    (`skip`: keys that have a column of their own)."""
     choices = r.choices
     shown = [
-        f"{g}={choices[g]}" for g in KEY_GROUPS if choices.get(g) not in (None, "None", "none")
+        f"{g}={choices[g]}"
+        for g in KEY_GROUPS
+        if choices.get(g) not in (None, "None", "none") and g not in skip
     ]
-    shown += [o for o in (short_override(o) for o in r.overrides) if o not in shown]
+    shown += [
+        o
+        for o in (short_override(o) for o in r.overrides)
+        if o not in shown and o.lstrip("+~").partition("=")[0] not in skip
+    ]
     return " ".join(shown)
 
 
-def print_table(
-    runs: list[Run], root: Path, extra: list[str], key: str | None, desc: bool, filters: list[str]
-) -> None:
+@dataclass
+class View:
+    """How the table is asked for: the extra key columns, the sort, what to show."""
+
+    extra: list[str] = field(default_factory=list)
+    key: str | None = None
+    desc: bool = False
+    filters: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
+    wide: bool = False
+
+
+def print_table(runs: list[Run], root: Path, view: View) -> None:
     from rich.markup import escape
     from rich.table import Table
 
     from dlx.tracking.console import console
 
     if not runs:
-        why = f" matching {' '.join(filters)}" if filters else ""
+        why = f" matching {' '.join(view.filters)}" if view.filters else ""
         console.print(
             escape(f"No runs{why} under {root.resolve()} (a run folder holds .hydra/config.yaml).")
         )
@@ -174,31 +198,87 @@ def print_table(
     damaged = sum(r.status == st.DAMAGED for r in runs)
     title = f"{len(runs)} run{'s' * (len(runs) != 1)} under {root}"
     title += f" ({damaged} damaged)" if damaged else ""
-    if key:
-        title += f", by {key} ({'high' if desc else 'low'} first)"
-    headers = ["run", "config", *extra, "best val", "test", "epochs", "status"]
-    rows = [_cells(r, extra) for r in runs]
-    if len(rows) > RICH_ROWS:
-        _writeprintable(console, title, headers, rows)
-        return
-    table = Table(title=escape(title), title_justify="left")
-    table.add_column("run", overflow="fold")  # text wraps on a narrow terminal, never "…"
-    table.add_column("config", overflow="fold")  # group choices, then command-line overrides
-    for col in extra:
-        table.add_column(escape(col), justify="right", overflow="fold")
-    for col in ("best val", "test", "epochs", "status"):
-        right = col != "status"
-        table.add_column(col, justify="right" if right else "left", no_wrap=right)
-    for cells, status in rows:
-        table.add_row(
-            *(escape(c) for c in cells[:-1]),
-            f"[{COLORS.get(status, 'yellow')}]{escape(cells[-1])}[/]",
+    if view.key:
+        title += f", by {view.key} ({'high' if view.desc else 'low'} first)"
+    cols, dropped = fit(_columns(runs, view), console.width, view.wide)
+    statuses = [r.status for r in runs]
+    if len(runs) > RICH_ROWS:
+        _writeprintable(console, title, cols, statuses)
+    else:
+        table = Table(title=escape(title), title_justify="left")
+        for c in cols:
+            table.add_column(
+                escape(c.header),
+                justify=c.justify,  # type: ignore[arg-type]
+                no_wrap=not c.wrap,
+                overflow="fold",
+                min_width=c.words() if c.wrap else None,
+            )
+        for i, status in enumerate(statuses):
+            row = [escape(c.shown[i]) for c in cols]
+            if cols[-1].header == "status":
+                row[-1] = f"[{COLORS.get(status, 'yellow')}]{row[-1]}[/]"
+            table.add_row(*row)
+        if view.wide:  # as wide as it is: the terminal wraps it, as was asked
+            from rich.console import Console
+
+            natural = table_width([c.natural() for c in cols])
+            Console(
+                file=console.file,
+                width=max(console.width, natural),
+                force_terminal=console.is_terminal,
+                color_system=console.color_system,  # type: ignore[arg-type]
+                no_color=console.no_color,
+                highlight=False,
+            ).print(table)
+        else:
+            console.print(table)
+    if dropped:
+        console.print(
+            escape(
+                f"(left out to fit {console.width} columns: {', '.join(dropped)}; "
+                "--wide shows all, --columns picks)"
+            ),
+            style="dim",
         )
-    console.print(table)
 
 
-def _cells(r: Run, extra: list[str]) -> tuple[list[str], str]:
-    """The row's cells as plain text (the status cell last), and its status."""
+# The table's own columns (`--columns` names them; any other name is a key or a metric).
+_NAMES = {"run": "run", "config": "config", "best": "best val", "bestval": "best val",
+          "test": "test", "epochs": "epochs", "status": "status"}  # fmt: skip
+
+
+def _columns(runs: list[Run], view: View) -> list[Column]:
+    """Every column, by priority: status, the swept keys, the metric, the run (shortened
+    from the left), test, epochs, then the config (choices and overrides: it wraps)."""
+    extra = view.extra
+    wanted = [_NAMES.get(c.replace(" ", "").replace("_", "").lower(), c) for c in view.columns]
+    if wanted:  # asked for by name, in that order
+        extra = [c for c in wanted if c not in _NAMES.values()]
+    cells = [_cells(r, extra) for r in runs]
+    col = {n: [c[n] for c in cells] for n in ("run", "config", "best val", "test", "epochs")}
+    col["status"] = [c["status"] for c in cells]
+    out = {
+        "run": Column("run", col["run"], 1, path=True),
+        "config": Column("config", col["config"], 6, wrap=True),
+        "best val": Column("best val", col["best val"], 2, justify="right"),
+        "test": Column("test", col["test"], 3, justify="right"),
+        "epochs": Column("epochs", col["epochs"], 5, justify="right"),
+        "status": Column("status", col["status"], 0),
+    }
+    for i, k in enumerate(extra):
+        out[k] = Column(k, [c["extra"][i] for c in cells], 1, justify="right")
+    if wanted:  # what was asked for stays: shortened, never left out
+        chosen = [out[c] for c in dict.fromkeys(wanted)]
+        for c in chosen:
+            c.priority = 0
+        return chosen
+    order = ["run", "config", *extra, "best val", "test", "epochs", "status"]
+    return [out[k] for k in order]
+
+
+def _cells(r: Run, extra: list[str]) -> dict:
+    """The row's cells as plain text, by column."""
     s = r.summary if not r.problem else {}
     best = s.get("best_value")
     metric = str(s.get("monitor") or "val/loss").split("/")[-1]
@@ -206,36 +286,34 @@ def _cells(r: Run, extra: list[str]) -> tuple[list[str], str]:
     # Each figure says what it is: a regression run's MSE never reads as an accuracy.
     name = next((n for n in ("acc", "mse", "loss") if is_number(test.get(n))), "")
     status = r.status if not r.problem else f"damaged: {r.problem}"
-    cells = [
-        printable(r.name),
-        printable(_config_text(r)),
-        *(cell(lookup(r, k)[0]) for k in extra),
-        f"{metric} {cell(best)}" if is_number(best) else "-",
-        f"{name} {cell(test[name])}" if name else "-",
-        cell(s.get("epochs_run")),
-        printable(status),
-    ]
-    return cells, r.status
+    return {
+        "run": printable(r.name),
+        "config": printable(_config_text(r, set(extra))),
+        "extra": [cell(lookup(r, k)[0]) for k in extra],
+        "best val": f"{metric} {cell(best)}" if is_number(best) else "-",
+        "test": f"{name} {cell(test[name])}" if name else "-",
+        "epochs": cell(s.get("epochs_run")),
+        "status": printable(status),
+    }
 
 
-def _writeprintable(console, title: str, headers: list[str], rows) -> None:
+def _writeprintable(console, title: str, cols: list[Column], statuses: list[str]) -> None:
     """Many rows: aligned columns written in one go (rich lays out a table at ~1 ms a row,
     10 s for 10,000 runs); the status keeps its colour on a terminal."""
-    widths = [max(len(h), *(len(c[i]) for c, _ in rows)) for i, h in enumerate(headers)]
-    left = {0, 1, len(headers) - 1}
+    widths = [c.natural() for c in cols]
     ansi = {"green": "32", "red": "31", "cyan": "36", "yellow": "33"}
     color = console.is_terminal and not console.no_color and console.color_system is not None
 
     def line(cells: list[str], status: str | None = None) -> str:
         out = [
-            c.ljust(w) if i in left else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+            c.ljust(w) if col.justify == "left" else c.rjust(w)
+            for c, w, col in zip(cells, widths, cols, strict=True)
         ]
-        if color and status is not None:
+        if color and status is not None and cols[-1].header == "status":
             out[-1] = f"\x1b[{ansi[COLORS.get(status, 'yellow')]}m{out[-1].rstrip()}\x1b[0m"
         return "  ".join(out).rstrip()
 
-    text = [title, line(headers), "  ".join("-" * w for w in widths)]
-    text += [line(cells, status) for cells, status in rows]
+    text = [title, line([c.header for c in cols]), "  ".join("-" * w for w in widths)]
+    text += [line([c.shown[i] for c in cols], s) for i, s in enumerate(statuses)]
     console.file.write("\n".join(text) + "\n")
     console.file.flush()
