@@ -157,7 +157,8 @@ def test_the_sgd_lr_of_the_issue_is_too_small_and_the_pasted_advice_helps(tmp_pa
     proc = run_dlx(["train", "opt=sgd", "opt.lr=0.01", "epochs=3", *FAST], cwd=tmp_path, check=0)
     assert "underfitting (lr too small)" in proc.stdout and "too large" not in proc.stdout
     lines = proc.stdout.splitlines()
-    tries = [ln.strip() for ln in lines[lines.index("try:") + 1 :] if ln.startswith("  dlx ")]
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("try"))
+    tries = [ln.strip() for ln in lines[at + 1 :] if ln.startswith("  dlx ")]
     assert tries[0] == "dlx train opt=sgd opt.lr=0.1 epochs=3 log.graph=false"
     assert tries[-1].startswith("dlx lr-find opt=sgd opt.lr=0.01")
     (run,) = (tmp_path / "outputs").glob("*/*")

@@ -1,6 +1,5 @@
 """The `dlx` command. Each command hands its overrides to Hydra (or reads a run folder),
 and maps what happened to an exit code: 0 ok, 1 run failed, 2 bad input, 130 Ctrl-C.
-
 Nothing heavy is imported at module level: `dlx --help` must answer without torch.
 """
 
@@ -8,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from dlx.cli import use
+from dlx.cli import advise, use
 from dlx.cli.boundary import run_exit_code
 from dlx.cli.completion import Group
 from dlx.cli.help import GroupsHelp, refuse_flags, show_config, show_version
@@ -275,6 +274,7 @@ def config(
 
 
 use.register(app)  # dlx predict, dlx export
+app.command("advise")(advise.advise_command)
 
 
 def main() -> None:

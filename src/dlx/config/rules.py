@@ -198,6 +198,7 @@ RULES: dict[str, tuple[Check, str]] = {
     "log.every_n_steps": _rule(positive_int, "an integer >= 1"),
     "log.grad_norm_every": _rule(lambda v: _int(v) and v >= 0, "an integer >= 0 (0 = off)"),
     # training knobs (dlx.training.clipping, accumulation, warmup, ema, determinism; data.mixing)
+    "advise": _rule(lambda v: v in (None, "probe"), "null or probe"),
     "grad_clip": _rule(lambda v: v is None or positive(v), "null (off) or a number > 0"),
     "grad_accum": _rule(positive_int, "an integer >= 1 that divides batch_size"),
     "label_smoothing": _rule(lambda v: _num(v) and 0 <= v < 1, "a number in [0, 1)"),

@@ -119,6 +119,10 @@ def task(cfg: DictConfig, results: list[dict[str, Any] | BaseException]) -> floa
                 metrics = fit_parallel(cfg, run_dir, choices=_choices(hc), resume=again)
             else:
                 metrics = fit(cfg, run_dir, choices=_choices(hc), resume=again)
+        if cfg.get("advise") == "probe" and not (multirun or torchrun):
+            from dlx.launch.advise import advise_after  # `dlx train ... advise=probe`
+
+            advise_after(run_dir, metrics)
     except KeyboardInterrupt:  # a second Ctrl-C: the run still says it was interrupted
         if not multirun:
             record_stop(run_dir, since, st.INTERRUPTED, "stopped by a second Ctrl-C", _choices(hc))

@@ -22,6 +22,7 @@ from dlx.record import names
 log = logging.getLogger("dlx")
 
 AUG_FOR = {"cifar10": "aug=cifar", "imagefolder": "aug=flip"}  # digits, mnist...: aug=mnist
+ADAPTIVE = ("Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam")
 IMAGE_DATA = ("digits", "mnist", "fashion_mnist", "cifar10", "imagefolder")
 
 
@@ -40,6 +41,8 @@ class Knobs:
         self.cfg, self.task = cfg, task
         self.model = str(_sel(cfg, "model._target_", "")).rsplit(".", 1)[-1]
         self.data = str(_sel(cfg, "data.name", "") or "")
+        opt = str(_sel(cfg, "opt._target_", "")).rsplit(".", 1)[-1]
+        self.adaptive = opt in ADAPTIVE
 
     def changes(self, remedy: str) -> list[list[str]]:
         return getattr(self, remedy)()
@@ -57,6 +60,14 @@ class Knobs:
     def raise_lr(self) -> list[list[str]]:
         key, lr = self._lr_key()
         return [[f"{key}={_num(lr * 10)}"]] if lr else []
+
+    def lower_lr3(self) -> list[list[str]]:
+        key, lr = self._lr_key()
+        return [[f"{key}={_num(lr / 3)}"]] if lr else []
+
+    def raise_lr3(self) -> list[list[str]]:
+        key, lr = self._lr_key()
+        return [[f"{key}={_num(lr * 3)}"]] if lr else []
 
     def longer(self) -> list[list[str]]:
         epochs = _sel(self.cfg, "epochs")
@@ -118,7 +129,11 @@ class Knobs:
         return [] if _sel(self.cfg, "reg.batchnorm", False) else [["reg.batchnorm=true"]]
 
     def grad_clip(self) -> list[list[str]]:
-        return [] if _sel(self.cfg, "grad_clip") else [["grad_clip=1.0"]]
+        """Clipping bounds the gradient's norm; Adam-like optimizers divide the step by the
+        gradient's own scale, so there a clipped gradient gives the same step: a no-op."""
+        if _sel(self.cfg, "grad_clip") or self.adaptive:
+            return []
+        return [["grad_clip=1.0"]]
 
     def more_data(self) -> list[list[str]]:
         return [["data.limit=null"]] if _sel(self.cfg, "data.limit") is not None else []

@@ -246,12 +246,12 @@ class RunConsole:
         console.print(table)
         for row in zip(*(c.cells for c in table.columns), strict=True):
             log.info("%s: %s", *(_plain(str(c)) for c in row))
-        if diag and diag.get("try"):
-            console.print("try:")
-            for cmd in diag["try"]:  # each alternative a complete command, on its own line
+        for head, cmds in advice_lines(diag, run_dir):
+            console.print(head, soft_wrap=True, highlight=False)
+            for cmd in cmds:  # each alternative a complete command, on its own line
                 for part in command_lines(cmd, console.width):
                     console.print(escape(part), soft_wrap=True, highlight=False)
-                log.info("try: %s", cmd)
+                log.info("%s %s", head.split(" ")[0], cmd)
         sys.stdout.flush()
 
 
@@ -295,6 +295,22 @@ def command_lines(cmd: str, width: int, indent: str = "  ") -> list[str]:
         else:
             line = f"{line} {word}" if line.strip() else line + word
     return [*lines, line]
+
+
+def advice_lines(diag: dict[str, Any] | None, run_dir: str) -> list[tuple[str, list[str]]]:
+    """What to run next, under the summary: the suggestions (untested unless `dlx advise`
+    measured them) or, after a good fit, the next steps."""
+    if not diag:
+        return []
+    out = []
+    if diag.get("try"):
+        head = "try:"
+        if not diag.get("tested", True):
+            head = f"try (untested guesses; `dlx advise {run_dir}` measures which help):"
+        out.append((head, list(diag["try"])))
+    if diag.get("next"):
+        out.append(("next:", list(diag["next"])))
+    return out
 
 
 def error(message: str) -> None:

@@ -36,6 +36,7 @@ def diagnose(
     run_dir: str | Path | None = None,
     overrides: list[str] | None = None,
     config_dir: str | None = None,
+    baselines: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """The verdict on a run (`dlx.tracking.verdict`) with its advice as commands that run.
 
@@ -50,7 +51,13 @@ def diagnose(
         v.update(remedies=[], numbers={"epochs": len(history)})
     else:
         v = read_verdict(
-            history, task, status, initial_loss=initial_loss, error=error, gradients=gradients
+            history,
+            task,
+            status,
+            initial_loss=initial_loss,
+            error=error,
+            gradients=gradients,
+            baselines=baselines,
         )
     if overrides is None:
         overrides, config_dir = run_overrides(run_dir)
@@ -60,7 +67,17 @@ def diagnose(
         overrides = [o for o in overrides if not o.lstrip("+~").startswith(("debug=", "debug."))]
     v["suggestions"] = suggest(v["remedies"], cfg, task, overrides, config_dir)
     v["try"] = [s["command"] for s in v["suggestions"]]
+    v["tested"] = False  # `dlx advise` measures them (dlx.launch.advise)
+    v["next"] = next_commands(run_dir) if v["verdict"] == "good fit" else []
     return v
+
+
+def next_commands(run_dir: str | Path | None) -> list[str]:
+    """After a good fit: score it on the test split, look at it, use it."""
+    import shlex
+
+    where = shlex.quote(str(run_dir)) if run_dir is not None else "RUN_DIR"
+    return [f"dlx eval {where}", "dlx board", f"dlx predict {where} FILES"]
 
 
 def _partial_data(cfg: Any) -> str | None:

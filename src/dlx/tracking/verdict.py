@@ -1,11 +1,13 @@
 """The fit verdict: what a run's train/val curves say, read the way the lecture reads them.
 
 `read_verdict` looks at the per-epoch history (loss/train, loss/val, acc/*), the loss at the
-very first step and what the gradient monitor found, and answers with the lecture's word
-(`underfitting`, `overfitting`, `good fit`, `diverged`), the cause where the curves tell it
-(learning rate too large or too small, too few epochs, too little capacity, saturated or
-vanishing gradients), the evidence in numbers a student can find in TensorBoard, and the
-remedies by name. `dlx.tracking.advice` turns the remedies into commands that run.
+very first step, what the gradient monitor found and what a blind guess or a simple fit would
+score (`dlx.tracking.baselines`), and answers with the lecture's word (`underfitting`,
+`overfitting`, `good fit`, `diverged`), the cause where the curves tell it
+(`dlx.tracking.causes`: a bad init, learning rate too large or too small, too few epochs, too
+little capacity, saturated gradients), the evidence in numbers a student can find in
+TensorBoard (each quoted once), and the remedies by name. `dlx.tracking.advice` turns the
+remedies into commands that run.
 
 Where the curves cannot tell the causes apart, the cause is `can't tell` and the remedy is the
 one cheap experiment that decides: `dlx lr-find` with the run's own overrides.
@@ -14,20 +16,22 @@ one cheap experiment that decides: `dlx lr-find` with the run's own overrides.
 from __future__ import annotations
 
 import math
-import statistics
 from typing import Any
+
+from dlx.tracking.baselines import NAMES, best_baseline
+from dlx.tracking.causes import STILL_FAST, bad_start, still_learning, underfit_cause
+from dlx.tracking.curves import BOUNCE, curves_note, fmt, read_curves, times
 
 POOR_ACC = 0.9  # train and val accuracy both below this: the model does not fit the data
 POOR_LOSS = 0.1  # regression: best val and last train loss above this x the first loss
+BASELINE = 0.5  # regression: best val loss above this x the best simple fit's: no better
 GAP_ACC = 0.07  # train acc - val acc above this at the end: it memorizes the training set
 RISE = 0.25  # val loss (smoothed) this far above its best while train loss kept falling
-BOUNCE = 0.02  # an epoch whose train loss rose by > 2% of the first loss: a bounce
-JUMP = 1.5  # first epoch's mean train loss above this x the first step's loss: a jump
-STUCK = 0.05  # the train loss never got more than 5% below the first loss
-STILL_FAST = 0.15  # val loss fell > 15% over the last 3 epochs and is at its best: not done
-STEADY = 0.5  # the last epoch's drop is at least half the largest: not slowing down
+SOLVED = 0.01  # best val loss below this share of a blind guess's: the loss is at its floor
+SOLVED_ACC = 0.995  # ...and (classification) val accuracy at least this
 
 CAUSES = (
+    "exploding gradients",
     "lr too large",
     "lr too small",
     "too few epochs",
@@ -37,197 +41,75 @@ CAUSES = (
 )
 
 
-def fmt(v: float) -> str:
-    """A number as a student would read it off a chart: 3-4 significant digits."""
-    if v == 0 or not math.isfinite(v):
-        return f"{v:g}"
-    return f"{v:.3g}" if abs(v) < 1e-3 or abs(v) >= 1e4 else f"{v:.4g}"
-
-
-def _times(a: float, b: float) -> str:
-    """How many times smaller b is than a, in words: `1,900x lower`."""
-    r = a / max(b, 1e-30)
-    return f"{r:,.0f}x lower" if r >= 10 else f"{r:.1f}x lower"
-
-
-def _median_around(xs: list[float], i: int, k: int) -> float:
-    return statistics.median(xs[max(0, i - k) : i + k + 1])
-
-
-def read_curves(history: list[dict[str, Any]], task: str, first: float) -> dict[str, Any]:
-    """The numbers the verdict is read from (stored in metrics.json, so a user can check them)."""
-    t = [float(h["train"]["loss"]) for h in history]
-    v = [float(h["val"]["loss"]) for h in history]
-    n = len(history)
-    b = min(range(n), key=lambda i: v[i])
-    drops = [t[i - 1] - t[i] for i in range(1, n)]
-    half = n // 2
-    k = min(3, n - 1)
-    w = max(1, min(5, n // 10))  # smoothing half-window: noisy curves (regression, augmentation)
-    rises = [
-        i + 1 for i in range(1, n) if t[i] - t[i - 1] > BOUNCE * first and t[i] > 1.05 * t[i - 1]
-    ]
-    out: dict[str, Any] = {
-        "epochs": n,
-        "first_loss": first,
-        "train_loss": t[-1],
-        "val_loss": v[-1],
-        "first_epoch_train_loss": t[0],
-        "min_train_loss": min(t),
-        "peak_loss": max(max(t), max(v)),  # the highest epoch loss, train or val
-        "peak_epoch": history[max(range(n), key=lambda i: max(t[i], v[i]))]["epoch"],
-        "best_val_loss": v[b],
-        "best_epoch": history[b]["epoch"],
-        "train_loss_at_best": t[b],
-        "gap": v[-1] - t[-1],
-        # smoothed: the median of the epochs around the best and of the last epochs
-        "val_rise": (_median_around(v, n - 1, w) - _median_around(v, b, w))
-        / max(abs(_median_around(v, b, w)), 1e-12),
-        "train_fall_after_best": 1
-        - _median_around(t, n - 1, w) / max(_median_around(t, b, w), 1e-12),
-        "progress": (first - min(t)) / first,  # share of the first loss training removed
-        "last_drop": drops[-1] / first if drops else 0.0,  # share of the first loss, last epoch
-        "shape": drops[-1] / max(drops) if drops and max(drops) > 0 else None,
-        "falling_share": sum(d > 0 for d in drops) / len(drops) if drops else 0.0,
-        "val_falling": all(v[i] <= v[i - 1] for i in range(1, n)),
-        "recent_val_fall": (v[-1 - k] - v[-1]) / max(abs(v[-1 - k]), 1e-12) if k else 0.0,
-        "rises": rises,
-        "late_progress": bool(half) and min(t[half:]) < 0.97 * min(t[:half]),
-    }
-    if task == "classification":
-        ta = [float(h["train"]["acc"]) for h in history]
-        out["train_acc"] = ta[-1]
-        out["val_acc"] = float(history[-1]["val"]["acc"])
-        out["best_val_acc"] = max(float(h["val"]["acc"]) for h in history)
-        out["acc_gap"] = out["train_acc"] - out["val_acc"]
-        out["train_acc_at_half"] = ta[half] if half else ta[0]
-    return {k: (float(f"{x:.6g}") if isinstance(x, float) else x) for k, x in out.items()}
-
-
-def _accs(n: dict[str, Any]) -> str:
-    return f"acc/train {n['train_acc']:.3f}, acc/val {n['val_acc']:.3f}" if "train_acc" in n else ""
-
-
-def _curves(n: dict[str, Any]) -> str:
-    """Where the curves ended: the numbers to look up in TensorBoard."""
-    s = (
-        f"loss/train {fmt(n['train_loss'])}, loss/val {fmt(n['val_loss'])} at epoch "
-        f"{n['epochs']} (best loss/val {fmt(n['best_val_loss'])} at epoch {n['best_epoch']})"
-    )
-    return s + (f"; {_accs(n)}" if "train_acc" in n else "")
-
-
 def _poor(n: dict[str, Any], task: str) -> tuple[bool, str]:
+    blind = n.get("blind_loss")
     if task == "classification":
         poor = n["train_acc"] < POOR_ACC and n["best_val_acc"] < POOR_ACC
-        return poor, (
-            f"acc/train {n['train_acc']:.3f} and acc/val {n['best_val_acc']:.3f} (its best) are "
-            f"both below {POOR_ACC}: the model does not even fit its training data"
-        )
-    first = n["first_loss"]
-    poor = n["best_val_loss"] > POOR_LOSS * first and n["train_loss"] > POOR_LOSS * first
-    return poor, (
-        f"loss/val got down to {fmt(n['best_val_loss'])} at best, only "
-        f"{_times(first, n['best_val_loss'])} than the first step's {fmt(first)}: the model "
-        "does not fit even its training data "
-        f"(loss/train {fmt(n['train_loss'])})"
-    )
-
-
-def _underfit_cause(n: dict[str, Any], gradients: dict[str, str]) -> tuple[str, str, list[str]]:
-    """Which of the lecture's causes the curves of a poor fit point to, why, and the remedies."""
-    first, t_end = n["first_loss"], n["train_loss"]
-    lr_check = "; `dlx lr-find` finds a rate that works"
-    if n["peak_loss"] > JUMP * first and t_end > 0.8 * first:
-        return (
-            "lr too large",
-            (
-                f"the loss jumped from {fmt(first)} at the first step to {fmt(n['peak_loss'])} "
-                f"(epoch {n['peak_epoch']}'s mean, loss/train or loss/val) and ended at "
-                f"{fmt(t_end)}, no lower than where it started: the steps overshoot the minimum "
-                f"and leave the network at chance or worse{lr_check}"
-            ),
-            ["lower_lr", "lr_find"],
-        )
-    if len(n["rises"]) >= 2 and not n["late_progress"]:
-        shown = ", ".join(str(e) for e in n["rises"][:4])
-        return (
-            "lr too large",
-            (
-                f"loss/train went up in {len(n['rises'])} of {n['epochs'] - 1} epochs (epochs "
-                f"{shown}) and was no lower in the second half of training than in the first "
-                f"(lowest {fmt(n['min_train_loss'])}): the steps overshoot back and forth{lr_check}"
-            ),
-            ["lower_lr", "lr_find"],
-        )
-    sat = gradients.get("saturate") or gradients.get("vanish")
-    if sat:
-        return (
-            "saturated gradients",
-            (
-                f"the gradient monitor warned: {sat} (TensorBoard: saturation/*, grad_norm/*), so "
-                f"training crawls: loss/train {fmt(first)} -> {fmt(t_end)} in {n['epochs']} epochs"
-            ),
-            ["better_init", "batchnorm", "relu"],
-        )
-    if n["recent_val_fall"] > STILL_FAST and n["best_epoch"] >= n["epochs"] - 1:
-        return "too few epochs", _still_learning(n), ["longer"]
-    steady = n["falling_share"] >= 0.8 and n["val_falling"]
-    if n["progress"] < STUCK:
-        if steady and n["epochs"] >= 2:
-            return (
-                "lr too small",
-                (
-                    f"loss/train fell every epoch but only from {fmt(first)} to {fmt(t_end)} in "
-                    f"{n['epochs']} epochs ({100 * n['progress']:.1f}% of the first loss), "
-                    "smoothly, with no jumps, and loss/val with it: the steps are too small"
-                ),
-                ["raise_lr", "lr_find"],
+        if poor:
+            return True, (
+                f"acc/train {n['train_acc']:.3f} and acc/val {n['best_val_acc']:.3f} (its best) "
+                f"are both below {POOR_ACC}: the model does not even fit its training data"
             )
-        return (
-            "can't tell",
-            (
-                f"loss/train stayed near its first value ({fmt(first)} -> {fmt(t_end)}) without "
-                "a clear jump or a steady fall: a rate far too large (a dead network) and one far "
-                "too small look the same here. `dlx lr-find` (below) decides in a few seconds"
-            ),
-            ["lr_find"],
+        if blind is not None and n["best_val_loss"] > blind:
+            return True, (
+                f"loss/val never got below {fmt(blind)}, the loss of a blind guess (ln of the "
+                "number of classes): the model is confidently wrong"
+            )
+        return False, ""
+    first = n["first_loss"]
+    if n["best_val_loss"] > POOR_LOSS * first and n["train_loss"] > POOR_LOSS * first:
+        return True, (
+            f"loss/val got down to {fmt(n['best_val_loss'])} at best, only "
+            f"{times(first, n['best_val_loss'])} than the first step's {fmt(first)}: the model "
+            f"does not fit even its training data (loss/train {fmt(n['train_loss'])})"
         )
-    if steady and n["shape"] is not None and n["shape"] >= STEADY and n["progress"] < 0.5:
-        return (
-            "lr too small",
-            (
-                f"loss/train fell slowly and steadily, by about the same amount every epoch "
-                f"({100 * n['last_drop']:.1f}% of the first loss in the last one), and was still "
-                f"falling at the end ({fmt(first)} -> {fmt(t_end)}): the steps are too small"
-            ),
-            ["raise_lr", "longer", "lr_find"],
+    simple = n.get("simple_fit")
+    if simple and n["best_val_loss"] > BASELINE * simple[1]:
+        return True, (
+            f"loss/val got down to {fmt(n['best_val_loss'])} at best, no better than "
+            f"{NAMES[simple[0]]} ({fmt(simple[1])}): the network has learned only the coarse "
+            "trend of the function"
         )
-    acc = ""
-    if "train_acc" in n:
-        acc = (
-            f"; acc/train was {n['train_acc_at_half']:.3f} halfway and {n['train_acc']:.3f} "
-            "at the end"
-        )
-    return (
-        "capacity",
-        (
-            f"loss/train flattened out high and smoothly ({fmt(first)} -> {fmt(t_end)}; the last "
-            f"epoch took off only {100 * n['last_drop']:.1f}% of the first loss){acc}, with no "
-            "jumps and the two curves together: the model is too small for the data"
+    return False, ""
+
+
+def _solved(n: dict[str, Any], task: str) -> bool:
+    blind = n.get("blind_loss")
+    if blind is None or n["best_val_loss"] > SOLVED * blind:
+        return False
+    return task != "classification" or n["best_val_acc"] >= SOLVED_ACC
+
+
+def _diverged(history, error: str | None, gradients: dict[str, str], n: dict) -> dict[str, Any]:
+    why = error or "the loss became NaN/Inf or exploded"
+    extra = f"; the gradient monitor found {gradients['explode']}" if "explode" in gradients else ""
+    remedies = ["lower_lr", "grad_clip", "batchnorm", "better_init", "lr_find"]
+    start = bad_start(n, gradients) if n else None
+    if start is not None:  # the init, not the lr: its fix first
+        remedies = ["better_init", "lower_lr", "batchnorm", "lr_find"]
+    return {
+        "verdict": "diverged",
+        "cause": "lr too large",
+        "evidence": (
+            f"{why}{extra}. A learning rate too large for this model is the usual cause: "
+            "each step overshoots further."
         ),
-        ["capacity", "bigger_model", "less_reg", "longer"],
-    )
+        "remedies": remedies,
+        "numbers": {"epochs": len(history)},
+    }
 
 
-def _still_learning(n: dict[str, Any]) -> str:
-    k = min(3, n["epochs"] - 1)
-    return (
-        f"loss/val was still falling fast at the end: {100 * n['recent_val_fall']:.0f}% lower "
-        f"over the last {k} epoch{'s' * (k > 1)}, and at its best in the last "
-        f"epoch{'s' * (n['best_epoch'] < n['epochs'])}: training stopped while it was still "
-        "improving"
-    )
+def _scale(n: dict[str, Any], task: str, baselines: dict[str, float] | None) -> None:
+    """The blind guess's loss (classes: ln(C); regression: the target variance) and the best
+    simple fit, into the numbers."""
+    b = dict(baselines or {})
+    if task == "classification" and "chance" in b:
+        n["blind_loss"] = b["chance"]
+    elif task != "classification" and "mean" in b:
+        n["blind_loss"] = b["mean"]
+    simple = best_baseline(b) if task != "classification" else None
+    if simple is not None:
+        n["simple_fit"] = list(simple)
 
 
 def read_verdict(
@@ -238,25 +120,17 @@ def read_verdict(
     initial_loss: float | None = None,
     error: str | None = None,
     gradients: dict[str, str] | None = None,
+    baselines: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """{verdict, cause, evidence, remedies, numbers} from a run's curves (see the module doc)."""
     gradients = dict(gradients or {})
-    if status == "diverged":
-        why = error or "the loss became NaN/Inf or exploded"
-        extra = (
-            f"; the gradient monitor found {gradients['explode']}" if "explode" in gradients else ""
-        )
-        return {
-            "verdict": "diverged",
-            "cause": "lr too large",
-            "evidence": (
-                f"{why}{extra}. A learning rate too large for this model is the usual cause: "
-                "each step overshoots further."
-            ),
-            "remedies": ["lower_lr", "grad_clip", "batchnorm", "better_init", "lr_find"],
-            "numbers": {"epochs": len(history)},
-        }
-    if not history:
+    if status == "diverged" or not history:
+        n: dict[str, Any] = {}
+        if initial_loss is not None and math.isfinite(initial_loss):
+            n = {"first_loss": initial_loss, "best_val_loss": math.inf}
+            _scale(n, task, baselines)
+        if status == "diverged":
+            return _diverged(history, error, gradients, n)
         return {
             "verdict": "unknown",
             "cause": None,
@@ -269,33 +143,46 @@ def read_verdict(
         first = float(initial_loss)  # the loss at the very first step: where training started
     first = max(abs(first), 1e-12)
     n = read_curves(history, task, first)
-    poor, poor_why = _poor(n, task)
-    if poor:
-        cause, why, remedies = _underfit_cause(n, gradients)
-        verdict, why = "underfitting", [why, poor_why]
-    elif _overfitting(n, task):
-        verdict, cause, why = "overfitting", None, _overfit_why(n, task)
-        remedies = ["more_data", "augment", "regularize", "early_stop"]
-    elif n["recent_val_fall"] > STILL_FAST and n["best_epoch"] >= n["epochs"] - 1:
-        verdict, cause, why, remedies = (
-            "underfitting",
-            "too few epochs",
-            [_still_learning(n)],
-            ["longer"],
-        )
-    else:
-        verdict, cause, why, remedies = "good fit", None, [_good_why(n, task)], []
-        if gradients:
-            why.append("note: the gradient monitor warned: " + "; ".join(gradients.values()))
+    _scale(n, task, baselines)
+    verdict, cause, why, remedies = _judge(n, task, gradients)
     n["unstable"] = cause == "lr too large"
-    evidence = "; ".join(why) + f". ({_curves(n)})"
+    said = "; ".join(why)
+    note = curves_note(n, said)
     return {
         "verdict": verdict,
         "cause": cause,
-        "evidence": evidence,
+        "evidence": said + (f". {note}." if note else "."),
         "remedies": remedies,
         "numbers": n,
     }
+
+
+def _judge(n: dict[str, Any], task: str, gradients: dict[str, str]):
+    poor, poor_why = _poor(n, task)
+    start = bad_start(n, gradients)
+    if poor or start is not None:
+        cause, why, remedies = start or underfit_cause(n, gradients)
+        return "underfitting", cause, [why] + ([poor_why] if poor_why else []), remedies
+    if _solved(n, task):
+        return "good fit", None, [_solved_why(n, task)], []
+    if _overfitting(n, task):
+        remedies = ["more_data", "augment", "regularize", "early_stop"]
+        return "overfitting", None, _overfit_why(n, task), remedies
+    if n["recent_val_fall"] > STILL_FAST and n["best_epoch"] >= n["epochs"] - 1:
+        return "underfitting", "too few epochs", [still_learning(n)], ["longer"]
+    why = [_good_why(n, task)]
+    if gradients:
+        why.append("note: the gradient monitor warned: " + "; ".join(gradients.values()))
+    return "good fit", None, why, []
+
+
+def _solved_why(n: dict[str, Any], task: str) -> str:
+    acc = f" with acc/val {n['best_val_acc']:.3f}" if task == "classification" else ""
+    return (
+        f"solved: loss/val reached {fmt(n['best_val_loss'])}{acc}, "
+        f"{times(n['blind_loss'], n['best_val_loss'])} than a blind guess's "
+        f"{fmt(n['blind_loss'])}: the loss is at its floor, and what is left to gain is noise"
+    )
 
 
 def _overfitting(n: dict[str, Any], task: str) -> bool:
@@ -342,9 +229,11 @@ def _good_why(n: dict[str, Any], task: str) -> str:
         )
     ratio = n["val_loss"] / max(n["train_loss"], 1e-12)
     together = "stayed of the same order as" if 1 / 3 <= ratio <= 3 else "stayed above"
+    simple = n.get("simple_fit")
+    beat = f", far below {NAMES[simple[0]]} ({fmt(simple[1])})" if simple else ""
     return (
         f"loss/val fell from {fmt(first)} at the first step to {fmt(best)} at its best (epoch "
-        f"{n['best_epoch']}), {_times(first, best)}, and loss/val ({fmt(n['val_loss'])} at the "
-        f"end) {together} loss/train ({fmt(n['train_loss'])}): the fit follows the function "
+        f"{n['best_epoch']}), {times(first, best)}{beat}, and loss/val ({fmt(n['val_loss'])} at "
+        f"the end) {together} loss/train ({fmt(n['train_loss'])}): the fit follows the function "
         "without memorizing the points (the `fit` figure shows it)"
     )

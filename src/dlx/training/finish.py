@@ -13,6 +13,7 @@ from dlx.models import count_parameters
 from dlx.record import names
 from dlx.record import status as st
 from dlx.record.metrics import flat_config, write_metrics
+from dlx.tracking.baselines import loss_baselines
 from dlx.tracking.diagnostics import diagnose, diagnosis_markdown
 from dlx.tracking.tensorboard import run_hparams
 from dlx.tracking.visuals import log_conv_layer
@@ -76,6 +77,7 @@ def finish(
             cfg=cfg,
             gradients=run.grads.found if run.grads is not None else None,
             run_dir=run.run_dir,
+            baselines=loss_baselines(data),
         ),
         "history": state.history,  # last: `dlx runs` stops reading before it
     }

@@ -1,0 +1,171 @@
+"""Why a run underfits: which of the lecture's causes its curves point to (a bad init, a
+learning rate too large or too small, too few epochs, too little capacity, saturated
+gradients), the evidence in words, and the remedies by name (`dlx.tracking.advice` turns them
+into commands). Every sentence quotes only what the numbers show: "smoothly" only for a curve
+that did not bounce."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dlx.tracking.curves import fmt
+
+JUMP = 1.5  # first epoch's mean train loss above this x the first step's loss: a jump
+STUCK = 0.05  # the train loss never got more than 5% below the first loss
+STILL_FAST = 0.15  # val loss fell > 15% over the last 3 epochs and is at its best: not done
+STEADY = 0.5  # the last epoch's drop is at least half the largest: not slowing down
+BAD_START = 10.0  # the first step's loss above this x a blind guess's: the init is broken
+EARLY_STEP = 1  # an explosion the gradient monitor saw at the first step: before any update
+
+LR_CHECK = "; `dlx lr-find` finds a rate that works"
+Cause = tuple[str, str, list[str]]
+
+
+def bad_start(n: dict[str, Any], gradients: dict[str, str]) -> Cause | None:
+    """The network starts far above a blind guess (or the gradients explode at once) and never
+    gets below it: the initial weights, not the optimizer, are the problem."""
+    blind = n.get("blind_loss")
+    first = n["first_loss"]
+    explode = gradients.get("explode", "")
+    early = explode and _step_of(explode) <= EARLY_STEP
+    huge = blind is not None and first > BAD_START * blind
+    if not (huge or early) or blind is None or n["best_val_loss"] <= blind:
+        return None
+    seen = f"the gradient monitor warned: {explode}; " if explode else ""
+    return (
+        "exploding gradients",
+        (
+            f"{seen}the loss at the very first step was {fmt(first)}, "
+            f"{first / blind:,.0f}x that of a blind guess ({fmt(blind)}), and loss/val never got "
+            f"below the blind guess (best {fmt(n['best_val_loss'])}): the initial weights make "
+            "the activations explode, before any step is taken"
+        ),
+        ["better_init", "batchnorm", "lower_lr"],
+    )
+
+
+def _step_of(found: str) -> int:
+    """The step a gradient finding names: `... (step 1)` -> 1 (unknown: a large number)."""
+    tail = found.rsplit("(step ", 1)
+    try:
+        return int(tail[1].rstrip(")")) if len(tail) == 2 else 10**9
+    except ValueError:
+        return 10**9
+
+
+def underfit_cause(n: dict[str, Any], gradients: dict[str, str]) -> Cause:
+    """Which of the lecture's causes the curves of a poor fit point to, why, and the remedies."""
+    first, t_end = n["first_loss"], n["train_loss"]
+    start = bad_start(n, gradients)
+    if start is not None:
+        return start
+    if n["peak_loss"] > JUMP * first and t_end > 0.8 * first:
+        return (
+            "lr too large",
+            (
+                f"the loss jumped from {fmt(first)} at the first step to {fmt(n['peak_loss'])} "
+                f"(epoch {n['peak_epoch']}'s mean, loss/train or loss/val) and ended at "
+                f"{fmt(t_end)}, no lower than where it started: the steps overshoot the minimum "
+                f"and leave the network at chance or worse{LR_CHECK}"
+            ),
+            ["lower_lr", "lr_find"],
+        )
+    bounced = _bounced(n)
+    if bounced:
+        return "lr too large", bounced, ["lower_lr", "lr_find"]
+    sat = gradients.get("saturate") or gradients.get("vanish")
+    if sat:
+        return (
+            "saturated gradients",
+            (
+                f"the gradient monitor warned: {sat} (TensorBoard: saturation/*, grad_norm/*), so "
+                f"training crawls: loss/train {fmt(first)} -> {fmt(t_end)} in {n['epochs']} epochs"
+            ),
+            ["better_init", "batchnorm", "relu"],
+        )
+    if n["recent_val_fall"] > STILL_FAST and n["best_epoch"] >= n["epochs"] - 1:
+        return "too few epochs", still_learning(n), ["longer"]
+    return _slow_or_small(n)
+
+
+def _bounced(n: dict[str, Any]) -> str | None:
+    """Curves that go up and down (train or val loss, val accuracy): steps that overshoot."""
+    rises, swung = n["rises"], n.get("swings", [])
+    if len(rises) >= 2 and not n["late_progress"]:
+        shown = ", ".join(str(e) for e in rises[:4])
+        return (
+            f"loss/train went up in {len(rises)} of {n['epochs'] - 1} epochs (epochs "
+            f"{shown}) and was no lower in the second half of training than in the first "
+            f"(lowest {fmt(n['min_train_loss'])}): the steps overshoot back and forth{LR_CHECK}"
+        )
+    if len(swung) >= 2:
+        shown = ", ".join(str(e) for e in swung[:5])
+        return (
+            f"the curves bounced: loss/train or loss/val went up sharply, or acc/val down, in "
+            f"{len(swung)} epochs (epochs {shown}) instead of settling: the steps overshoot the "
+            f"minimum back and forth{LR_CHECK}"
+        )
+    return None
+
+
+def _slow_or_small(n: dict[str, Any]) -> Cause:
+    first, t_end = n["first_loss"], n["train_loss"]
+    smooth = not n["rises"] and not n.get("swings")
+    steady = n["falling_share"] >= 0.8 and n["val_falling"]
+    if n["progress"] < STUCK:
+        if steady and n["epochs"] >= 2:
+            return (
+                "lr too small",
+                (
+                    f"loss/train fell every epoch but only from {fmt(first)} to {fmt(t_end)} in "
+                    f"{n['epochs']} epochs ({100 * n['progress']:.1f}% of the first loss), "
+                    "and loss/val with it: the steps are too small"
+                ),
+                ["raise_lr", "lr_find"],
+            )
+        return (
+            "can't tell",
+            (
+                f"loss/train stayed near its first value ({fmt(first)} -> {fmt(t_end)}) without "
+                "a clear jump or a steady fall: a rate far too large (a dead network) and one far "
+                "too small look the same here. `dlx lr-find` (below) decides in a few seconds"
+            ),
+            ["lr_find"],
+        )
+    if steady and n["shape"] is not None and n["shape"] >= STEADY and n["progress"] < 0.5:
+        return (
+            "lr too small",
+            (
+                f"loss/train fell slowly and steadily, by about the same amount every epoch "
+                f"({100 * n['last_drop']:.1f}% of the first loss in the last one), and was still "
+                f"falling at the end ({fmt(first)} -> {fmt(t_end)}): the steps are too small"
+            ),
+            ["raise_lr", "longer", "lr_find"],
+        )
+    acc = ""
+    if "train_acc" in n:
+        acc = (
+            f"; acc/train was {n['train_acc_at_half']:.3f} halfway and {n['train_acc']:.3f} "
+            "at the end"
+        )
+    how = "high and smoothly" if smooth else "high"
+    return (
+        "capacity",
+        (
+            f"loss/train flattened out {how} ({fmt(first)} -> {fmt(t_end)}; the last "
+            f"epoch took off only {100 * n['last_drop']:.1f}% of the first loss){acc}, "
+            f"{'with no jumps and ' if smooth else ''}the two curves together: the model is too "
+            "small for the data"
+        ),
+        ["capacity", "bigger_model", "less_reg", "longer"],
+    )
+
+
+def still_learning(n: dict[str, Any]) -> str:
+    k = min(3, n["epochs"] - 1)
+    return (
+        f"loss/val was still falling fast at the end: {100 * n['recent_val_fall']:.0f}% lower "
+        f"over the last {k} epoch{'s' * (k > 1)}, and at its best in the last "
+        f"epoch{'s' * (n['best_epoch'] < n['epochs'])}: training stopped while it was still "
+        "improving"
+    )

@@ -1,0 +1,183 @@
+"""The verdict reads all its evidence (the init, chance level, simple fits, bounces, a solved
+task), never offers a known no-op, and `dlx advise` tests its remedies before it prints them."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+from conftest import FAST, read_metrics, run_dlx
+from dlx.launch.entry import preflight
+from dlx.tracking.baselines import loss_baselines
+from dlx.tracking.diagnostics import diagnose
+
+CHANCE = {"chance": math.log(10)}
+FUNCTION = {"mean": 0.0474, "linear": 0.0234, "cubic": 0.018}  # the lecture's function
+
+
+def curves(train_loss, val_loss, train_acc=None, val_acc=None) -> list[dict]:
+    out = []
+    for i, (tl, vl) in enumerate(zip(train_loss, val_loss, strict=True)):
+        h = {"epoch": i + 1, "train": {"loss": tl}, "val": {"loss": vl}, "lr": 1e-3}
+        if train_acc is not None:
+            h["train"]["acc"], h["val"]["acc"] = train_acc[i], val_acc[i]
+        out.append(h)
+    return out
+
+
+def judge(overrides, history, task="classification", status="completed", **kw):
+    return diagnose(history, task, status, cfg=preflight(overrides), overrides=overrides, **kw)
+
+
+def numbers_in(text: str) -> list[str]:
+    return re.findall(r"(?<![\w.])\d+\.\d+(?:e-?\d+)?|\d+e-?\d+", text)
+
+
+def test_exploding_init_is_the_init_not_overfitting_and_he_comes_first():
+    """`model=mlp model.depth=5 model.init=normal`: loss ~1e4 against a chance of 2.3."""
+    overrides = ["model=mlp", "model.depth=5", "model.init=normal", "epochs=15"]
+    h = curves(
+        [9e3, 4e3, 2e3, 1.2e3, 800, 500],
+        [9e3, 8.5e3, 8.2e3, 8.3e3, 8.4e3, 8.5e3],
+        [0.5, 0.7, 0.8, 0.88, 0.93, 0.96],
+        [0.4, 0.5, 0.55, 0.58, 0.6, 0.6],
+    )
+    found = {"explode": "exploding gradients: `net.0` has gradient norm 3e+05 (> 1e+03) (step 1)"}
+    d = judge(overrides, h, initial_loss=1.2e4, gradients=found, baselines=CHANCE)
+    assert (d["verdict"], d["cause"]) == ("underfitting", "exploding gradients"), d["evidence"]
+    assert d["try"][0] == "dlx train model=mlp model.depth=5 model.init=he epochs=15"
+    assert not any("aug=" in t or "reg=" in t for t in d["try"])
+    assert "blind guess" in d["evidence"]
+
+
+def test_regression_stuck_at_the_cubic_trend_is_not_a_good_fit():
+    """`model=shallow model.hidden=4`: MSE 0.0167, what a cubic polynomial gets."""
+    overrides = ["experiment=universal_approximation", "model.hidden=4"]
+    val = [0.16 * 0.5**i + 0.0167 for i in range(12)]
+    d = judge(overrides, curves(val, val), "regression", initial_loss=0.2, baselines=FUNCTION)
+    assert d["verdict"] == "underfitting" and d["cause"] in ("capacity", "lr too small")
+    assert "cubic polynomial" in d["evidence"]
+    first = d["try"][0]
+    assert "model.hidden=" in first or "opt.lr=" in first
+
+
+def test_bouncing_sgd_is_a_too_large_lr_whatever_the_late_progress():
+    """`opt=sgd opt.lr=1 epochs=15`: val acc 0.26 -> 0.085 -> 0.37, a wider net suggested."""
+    overrides = ["opt=sgd", "opt.lr=1", "epochs=15"]
+    tl = [2.2, 2.0, 2.3, 1.9, 2.1, 1.8, 2.2, 1.7]
+    vl = [2.1, 2.6, 1.9, 2.5, 1.8, 2.4, 1.9, 1.75]
+    ta = [0.2, 0.25, 0.15, 0.3, 0.2, 0.32, 0.2, 0.35]
+    va = [0.26, 0.085, 0.37, 0.1, 0.3, 0.12, 0.33, 0.37]
+    d = judge(overrides, curves(tl, vl, ta, va), initial_loss=2.3, baselines=CHANCE)
+    assert (d["verdict"], d["cause"]) == ("underfitting", "lr too large"), d["evidence"]
+    assert d["try"][0] == "dlx train opt=sgd opt.lr=0.1 epochs=15"
+    assert "smoothly" not in d["evidence"] and "no jumps" not in d["evidence"]
+
+
+def test_no_grad_clip_for_adam_at_a_too_high_lr():
+    overrides = ["opt.lr=0.5"]
+    d = judge(overrides, [], status="diverged", error="the training loss became nan")
+    assert d["try"][0] == "dlx train opt.lr=0.05"
+    assert not any("grad_clip" in t for t in d["try"]), "clipping is a no-op for Adam's step"
+    sgd = judge(["opt=sgd", "opt.lr=5"], [], status="diverged", error="nan")
+    assert any("grad_clip=1.0" in t for t in sgd["try"]), "for SGD it bounds the step"
+
+
+def test_a_solved_task_is_a_good_fit_with_the_next_commands(tmp_path):
+    """val loss 2e-7, acc 1.000, the last epochs still halving a tiny loss."""
+    losses = [0.5 * 0.1**i for i in range(7)] + [2e-6, 8e-7, 4e-7, 2e-7]
+    acc = [0.9] + [1.0] * 10
+    h = curves(losses, losses, acc, acc)
+    d = judge([], h, initial_loss=2.3, baselines=CHANCE, run_dir=tmp_path)
+    assert (d["verdict"], d["cause"]) == ("good fit", None), d["evidence"]
+    assert "solved" in d["evidence"] and d["try"] == []
+    assert d["next"] == [f"dlx eval {tmp_path}", "dlx board", f"dlx predict {tmp_path} FILES"]
+
+
+def test_evidence_quotes_each_number_once():
+    h = curves(
+        [1.2, 0.5, 0.3, 0.2, 0.15, 0.12],
+        [1.1, 0.55, 0.4, 0.35, 0.33, 0.32],
+        [0.7, 0.85, 0.9, 0.93, 0.95, 0.96],
+        [0.7, 0.83, 0.88, 0.9, 0.91, 0.915],
+    )
+    d = judge([], h, initial_loss=2.3, baselines=CHANCE)
+    nums = numbers_in(d["evidence"])
+    assert len(nums) == len(set(nums)), d["evidence"]
+
+
+def test_baselines_of_the_lecture_function_a_cubic_gets_0_018():
+    from omegaconf import OmegaConf
+
+    from dlx.data.function import load
+
+    cfg = OmegaConf.create(
+        {"n_points": 1024, "val_fraction": 0.15, "test_fraction": 0.15, "limit": None}
+    )
+    b = loss_baselines(load(cfg, 0))
+    assert b["mean"] > b["linear"] > b["cubic"] > 0.01
+
+
+def test_advise_probes_the_remedies_and_prints_only_those_that_helped(tmp_path):
+    """`experiment=naive_init`, short: he/batchnorm/relu first, with the numbers measured."""
+    run = tmp_path / "run"
+    run_dlx(
+        ["train", "experiment=naive_init", "epochs=3", *FAST, f"hydra.run.dir={run}"],
+        cwd=tmp_path,
+    )
+    proc = run_dlx(["advise", str(run), "--epochs", "3"], cwd=tmp_path)
+    out = json.loads((run / "advice.json").read_text())
+    assert out["tried"] and out["tested"], proc.stdout
+    first = next(t for t in out["tried"] if t["command"] == out["tested"][0])
+    assert any(k in first["name"] for k in ("model.init=", "batchnorm", "activation=relu"))
+    base = out["unchanged"]["best_val_loss"]
+    for t in out["tried"]:
+        assert t["helped"] == (t["command"] in out["tested"])
+        if t["helped"]:
+            assert t["best_val_loss"] < base
+    assert "tried " in proc.stdout and "val loss" in proc.stdout
+    assert "try (tested, best first):" in proc.stdout
+
+
+def test_advise_on_a_folder_that_is_no_run_is_exit_2(tmp_path):
+    proc = run_dlx(["advise", str(tmp_path / "nope")], cwd=tmp_path, check=2)
+    assert "no such run folder" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_train_with_advise_probe_writes_advice_json(tmp_path):
+    run = tmp_path / "run"
+    run_dlx(
+        [
+            "train",
+            "model=mlp",
+            "opt=sgd",
+            "opt.lr=0.002",
+            "epochs=2",
+            "advise=probe",
+            *FAST,
+            f"hydra.run.dir={run}",
+        ],
+        cwd=tmp_path,
+    )
+    m = read_metrics(run)
+    assert m["diagnosis"]["cause"] == "lr too small"
+    out = json.loads((run / "advice.json").read_text())
+    assert out["tried"] and "opt.lr=0.02" in out["tested"][0], out["summary"]
+
+
+def test_untested_suggestions_say_so_and_name_dlx_advise(tmp_path):
+    run = tmp_path / "run"
+    proc = run_dlx(
+        [
+            "train",
+            "model=mlp",
+            "opt=sgd",
+            "opt.lr=0.002",
+            "epochs=2",
+            *FAST,
+            f"hydra.run.dir={run}",
+        ],
+        cwd=tmp_path,
+    )
+    assert f"try (untested guesses; `dlx advise {run}` measures which help):" in proc.stdout
