@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dlx.errors import UserError
+from dlx.record import names
 
 PROBE_EPOCHS = 5  # each probe trains at most this many epochs (fewer if the run had fewer)
 HELPS = 0.05  # a probe's best val loss at least this share below the unchanged one's: it helped
@@ -37,7 +38,7 @@ ALTERNATIVES = {  # the standard remedies for each cause, tried beside the verdi
 
 
 def _load(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "metrics.json"
+    path = run_dir / names.METRICS
     if not run_dir.is_dir():
         raise UserError(f"`{run_dir}`: there is no such run folder.", key="RUN_DIR")
     try:
@@ -130,7 +131,7 @@ def run_probes(plan: list[dict[str, Any]], jobs: int, seconds: float) -> None:
 
 def _probe_result(folder: Path) -> tuple[float, str]:
     try:
-        m = json.loads((folder / "metrics.json").read_text())
+        m = json.loads((folder / names.METRICS).read_text())
     except (OSError, ValueError):
         return math.inf, "failed"
     losses = [float(h["val"]["loss"]) for h in m.get("history") or []]
@@ -142,15 +143,14 @@ def _probe_result(folder: Path) -> tuple[float, str]:
 
 def _plan(run_dir: Path, c: dict[str, Any], budget: int, threads: int) -> list[dict[str, Any]]:
     base_epochs = min(c["epochs"], budget)
+    probes = run_dir / names.ADVICE_PROBES
     out = [
         {
             "name": "unchanged",
             "change": [],
             "epochs": base_epochs,
-            "cmd": _probe_cmd(
-                c["overrides"], base_epochs, run_dir / "advice" / "0", threads, c["config_dir"]
-            ),
-            "folder": run_dir / "advice" / "0",
+            "cmd": _probe_cmd(c["overrides"], base_epochs, probes / "0", threads, c["config_dir"]),
+            "folder": probes / "0",
         }
     ]
     for i, s in enumerate(c["changes"], 1):
@@ -160,7 +160,7 @@ def _plan(run_dir: Path, c: dict[str, Any], budget: int, threads: int) -> list[d
                 continue
             epochs = min(epochs, 2 * budget)
         epochs = min(epochs, budget) if epochs == c["epochs"] else epochs
-        folder = run_dir / "advice" / str(i)
+        folder = probes / str(i)
         out.append(
             {
                 "name": " ".join(s["change"]),
@@ -282,13 +282,12 @@ def advise_after(run_dir: Path, metrics: dict[str, Any]) -> None:
 
 
 def _write(run_dir: Path, out: dict[str, Any]) -> None:
+    from dlx.record.atomic import write_json
     from dlx.tracking.tensorboard import Tracker
-    from dlx.training.checkpoint import atomic_write
 
-    payload = json.dumps(out, indent=2, default=str).encode()
     if not os.access(run_dir, os.W_OK | os.X_OK):
         return
-    atomic_write(run_dir / "advice.json", lambda f: f.write(payload))
+    write_json(run_dir / names.ADVICE, out)
     tracker = Tracker(run_dir)
     lines = [out["summary"] + ".", ""] + [f"    {t}" for t in out["tested"]]
     if out["dropped"]:

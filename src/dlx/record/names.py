@@ -13,6 +13,7 @@ A run folder:
       checkpoints/best.pt       the weights of the best validated epoch
       checkpoints/.lock         held (flock) while a process writes the folder
       train.log                 the run's log
+      advice.json, advice/      `dlx advise`: the remedies probed and their probe runs
 
 A sweep folder holds multirun.yaml, one run folder per trial (0/, 1/, ...), summary.csv, and
 for Optuna sweeps optuna.journal and optimization_results.yaml.
@@ -35,6 +36,8 @@ HYDRA_YAML = "hydra.yaml"
 TRAIN_LOG = "train.log"
 LR_FIND = "lr_find.json"
 MODEL_CARD = "model.json"
+ADVICE = "advice.json"  # `dlx advise`: the remedies probed, ranked (launch/advise.py)
+ADVICE_PROBES = "advice"  # ...and the probe runs themselves, one folder each
 
 MULTIRUN = "multirun.yaml"
 SUMMARY_CSV = "summary.csv"
