@@ -440,3 +440,16 @@ def test_runs_wide_and_columns_on_request(outputs):
     assert_fits(picked)
     head = next(line for line in picked.lines() if "opt.lr" in line)
     assert re.search(r"run .*opt\.lr .*test .*status", head), picked.text()
+
+
+def test_a_preset_under_overrides_is_named_for_the_change(tmp_path):
+    args = ["experiment=overfitting", "data.limit=200", "epochs=1", "model.width=32", *FAST]
+    term = dlx("train", *args, cwd=tmp_path, cols=80)
+    assert term.wait() == 0, term.text()
+    (run,) = (tmp_path / "outputs").glob("*/*")
+    assert run.name.endswith("_overfitting+limit=200+epochs=1+width=32"), run.name
+    assert read_metrics(run)["status"] == "completed"
+    assert_fits(term)
+    same = dlx("train", "experiment=overfitting", "epochs=1", *FAST, "name=mine", cwd=tmp_path)
+    assert same.wait() == 0, same.text()
+    assert any(p.name.endswith("_mine") for p in (tmp_path / "outputs").glob("*/*"))

@@ -13,6 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from dlx.config.naming import rename
 from dlx.errors import UserError
 from dlx.launch.hydra_app import run_hydra
 from dlx.launch.preflight import preflight_with_folders
@@ -36,6 +37,7 @@ def sweep_once(overrides: list[str], config_dir: str | None = None) -> list[dict
 
     overrides = pruned_grid(overrides)
     cfg, chosen = preflight_with_folders(overrides, True, config_dir)
+    rename(cfg, overrides, config_dir)  # a preset's folder name says what was changed
     refuse_existing_sweep(overrides)
     key = "hydra.sweep.dir"
     claimed = fresh_folder(overrides, cfg, key, Path("outputs") / "multirun", chosen)
@@ -70,6 +72,7 @@ def _held(folder: str | None):
 def train_once(overrides: list[str], config_dir: str | None = None) -> dict[str, Any]:
     """One run in this process; returns its metrics, raises UserError for bad input."""
     cfg, chosen = preflight_with_folders(overrides, False, config_dir)
+    rename(cfg, overrides, config_dir)  # a preset's folder name says what was changed
     refuse_existing_run(overrides)
     explicit = override_value(overrides, "hydra.run.dir")
     existed = explicit is not None and Path(explicit).exists()

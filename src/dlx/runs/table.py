@@ -166,7 +166,7 @@ def _config_text(r: Run, skip: set[str] = frozenset()) -> str:
     shown += [
         o
         for o in (short_override(o) for o in r.overrides)
-        if o not in shown and o.lstrip("+~").partition("=")[0] not in skip
+        if o not in shown and o.lstrip("+~").partition("=")[0] not in {*skip, "name"}
     ]
     return " ".join(shown)
 
