@@ -453,3 +453,42 @@ def test_a_preset_under_overrides_is_named_for_the_change(tmp_path):
     same = dlx("train", "experiment=overfitting", "epochs=1", *FAST, "name=mine", cwd=tmp_path)
     assert same.wait() == 0, same.text()
     assert any(p.name.endswith("_mine") for p in (tmp_path / "outputs").glob("*/*"))
+
+
+def test_the_profiler_on_a_cpu_machine_prints_no_library_noise(tmp_path):
+    run = tmp_path / "run"
+    args = ["debug=profiler", "epochs=1", "data.limit=200", f"hydra.run.dir={run}", *FAST]
+    term = dlx("train", *args, cwd=tmp_path, cols=80, env={"CUDA_VISIBLE_DEVICES": ""})
+    assert term.wait() == 0, term.text()
+    text = term.text()
+    assert "profiler: top ops" in text and list((run / "profiler").glob("*.pt.trace.json"))
+    for noise in ("gpuGetDeviceCount", "USDT:", "STAGE:", "Glyph"):
+        assert noise not in text, f"{noise!r} reached the screen:\n{text}"
+
+
+def test_the_compare_figure_is_readable(outputs, monkeypatch):
+    """Legend below the panels, values to 4 significant digits, whole epochs on the axis."""
+    import matplotlib.pyplot as plt
+
+    from dlx.runs.compare import compare
+
+    root, sweep = outputs
+    kept = []
+    monkeypatch.setattr(plt, "close", kept.append)
+    out = root / "compare.png"
+    one = root / "outputs" / "2026-12-03" / "18-10-00_overfitting"
+    compare([str(sweep / "0"), str(sweep / "3"), str(one)], str(out))
+    assert out.is_file() and kept
+    fig = kept[-1]
+    fig.canvas.draw()
+    (legend,) = fig.legends
+    assert all(ax.get_legend() is None for ax in fig.axes)  # no legend over a curve
+    box = legend.get_window_extent()
+    for ax in fig.axes:  # below every panel, its tick labels and axis label included
+        assert box.y1 <= ax.get_tightbbox().y0 + 1
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks)
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert any("reg.dropout=0.4356" in label for label in labels), labels
+    assert not any("0.43564649" in label for label in labels)
+    assert all(label.startswith("…/") for label in labels), labels

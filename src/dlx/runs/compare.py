@@ -132,9 +132,19 @@ def compare(run_dirs: list[str], out: str | None = "compare.png") -> dict[str, A
     return {"differ": keys, "figure": figure}
 
 
-def _label(run: Run, setup: dict[str, Any], keys: list[str]) -> str:
-    said = " ".join(f"{k}={text(setup.get(k, _MISSING))}" for k in keys[:3])
-    return f"{run.name}  {said}".strip() if said else run.name
+def _label(name: str, setup: dict[str, Any], keys: list[str]) -> str:
+    from dlx.tracking.figures import sig4
+
+    said = ""
+    for k in keys:  # what this run set, as far as a legend line holds (the run's name aside)
+        value = setup.get(k, _MISSING)
+        if k == "name" or value in (_MISSING, None):
+            continue
+        if len(said) > 60:
+            said += " …"
+            break
+        said += f" {k}={sig4(value)}"
+    return sig4(f"{name} {said}".strip())
 
 
 def write_figure(
@@ -146,10 +156,9 @@ def write_figure(
 ) -> Path:
     """Validation loss (and accuracy, for classifiers) per epoch, one line per run; a dot at
     each run's best epoch. Written atomically: an existing figure is replaced whole."""
-    import matplotlib
+    from dlx.tracking.figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     def series(hist: list[dict[str, Any]], name: str) -> tuple[list[int], list[float]]:
         pts = [
@@ -160,14 +169,18 @@ def write_figure(
         pts = [(e, v) for e, v in pts if is_number(e) and is_number(v)]
         return [e for e, _ in pts], [v for _, v in pts]
 
+    from dlx.runs.fit import short_paths
+    from dlx.tracking.figures import integer_epochs, legend_below
+
     panels = ["loss"] + (["acc"] if any(series(h, "acc")[0] for h in histories) else [])
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.2), squeeze=False)
+    names = short_paths([r.name for r in runs], 2)
     for ax, name in zip(axes[0], panels, strict=True):
-        for run, hist, s in zip(runs, histories, setups, strict=True):
+        for run, hist, s, short in zip(runs, histories, setups, names, strict=True):
             xs, ys = series(hist, name)
             if not xs:
                 continue
-            (line,) = ax.plot(xs, ys, label=_label(run, s, keys), linewidth=1.6)
+            (line,) = ax.plot(xs, ys, label=_label(short, s, keys), linewidth=1.6)
             best = run.summary.get("best_epoch") if not run.problem else None
             if best in xs:
                 ax.plot([best], [ys[xs.index(best)]], "o", color=line.get_color())
@@ -175,8 +188,9 @@ def write_figure(
         ax.set_ylabel(f"val {name}")
         ax.set_title(f"validation {'loss' if name == 'loss' else 'accuracy'} (dot: best epoch)")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
+        integer_epochs(ax)
     fig.tight_layout()
+    legend_below(fig, axes[0][0])  # below the panels: it covers no curve and no axis label
     out = out if out.suffix else out.with_suffix(".png")
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:

@@ -5,13 +5,57 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
-def _plt():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (files, no window). A character the font lacks
+    (a class or folder name in another script) draws as a box: matplotlib's "Glyph N missing
+    from font(s)" warning says nothing a user can act on, so that one is silenced."""
+    import warnings
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from (current )?font")
     return plt
+
+
+_plt = pyplot
+
+
+def sig4(value) -> str:
+    """A value for a label: floats to 4 significant digits (`0.4356`, not 0.43564649850770354),
+    control characters (from a folder name) as `?`: matplotlib has no glyph for them."""
+    if isinstance(value, bool):
+        value = str(value).lower()
+    elif isinstance(value, float):
+        value = f"{value:.4g}"
+    text = str(value)
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def integer_epochs(ax) -> None:
+    """Epoch ticks at whole epochs only (no 1.25)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def legend_below(fig, ax, fontsize: float = 8) -> None:
+    """The legend under the axes, across the figure: it covers no curve and no label. Call
+    after `tight_layout`: the figure grows at the bottom to hold it."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return
+    longest = max(len(label) for label in labels)
+    ncol = max(1, min(len(labels), int(fig.get_figwidth() * 72 / (fontsize * 0.62 * longest + 40))))
+    rows = -(-len(labels) // ncol)
+    height = fig.get_figheight()
+    extra = (rows * fontsize * 1.6 + 10) / 72  # inches for the legend's rows
+    fig.set_figheight(height + extra)
+    fig.subplots_adjust(bottom=(fig.subplotpars.bottom * height + extra) / (height + extra))
+    fig.subplots_adjust(top=1 - (1 - fig.subplotpars.top) * height / (height + extra))
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=fontsize, frameon=False)
 
 
 def fit_figure(x, y_true, y_pred, x_train=None, y_train=None):
@@ -24,8 +68,8 @@ def fit_figure(x, y_true, y_pred, x_train=None, y_train=None):
     ax.plot(x, y_pred, lw=2, label="model")
     ax.set_xlabel("x")
     ax.set_ylabel("y")
-    ax.legend()
     fig.tight_layout()
+    legend_below(fig, ax)
     return fig
 
 
@@ -65,8 +109,8 @@ def curve_figure(x, y, xlabel: str, ylabel: str, logx: bool = False, mark_x: flo
         ax.set_xscale("log")
     if mark_x is not None:
         ax.axvline(mark_x, color="red", ls="--", label=f"suggested {mark_x:.2g}")
-        ax.legend()
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     fig.tight_layout()
+    legend_below(fig, ax)
     return fig

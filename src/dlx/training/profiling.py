@@ -8,12 +8,47 @@ their own time) is printed and kept as `profiler/top_ops.txt`.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 WAIT, WARMUP = 1, 1  # the first step pays one-off costs; the second warms the profiler up
+# What libkineto (the profiler's C++ side) writes straight to stderr that tells a user
+# nothing: its start/stop trace points, and, on a machine without a GPU, that it found none
+# while writing the trace's device list. Anything else it writes still reaches the screen.
+NOISE = re.compile(r"^(USDT|STAGE):.*\] |^ERROR:.*\] gpuGetDeviceCount failed")
+
+
+@contextlib.contextmanager
+def kineto_quiet(cpu_only: bool):
+    """Run the profiler's start/step/stop with stderr (file descriptor 2, where libkineto
+    writes) caught; put back every line but the NOISE above (the GPU one only on CPU)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (a test's capture): nothing to catch
+        yield
+        return
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            for line in caught.read().decode("utf-8", "replace").splitlines(keepends=True):
+                gpu = "gpuGetDeviceCount" in line
+                if NOISE.search(line) and (cpu_only or not gpu):
+                    continue
+                sys.stderr.write(line)
+            sys.stderr.flush()
 
 
 class StepProfiler:
@@ -34,13 +69,16 @@ class StepProfiler:
             on_trace_ready=tensorboard_trace_handler(str(self.out_dir)),
             record_shapes=True,
         )
-        self.prof.__enter__()
+        self.cpu_only = device.type != "cuda"
+        with kineto_quiet(self.cpu_only):
+            self.prof.__enter__()
         self.left = WAIT + WARMUP + self.steps
 
     def step(self) -> None:
         if self.prof is None:
             return
-        self.prof.step()
+        with kineto_quiet(self.cpu_only):
+            self.prof.step()
         self.left -= 1
         if self.left <= 0:
             self.close()
@@ -50,7 +88,8 @@ class StepProfiler:
         if self.prof is None:
             return
         prof, self.prof = self.prof, None
-        prof.__exit__(None, None, None)
+        with kineto_quiet(self.cpu_only):
+            prof.__exit__(None, None, None)
         events = prof.key_averages()
         if not len(events):
             self.console.print(
