@@ -4,6 +4,7 @@ gradient flow, filters and feature maps, and the lecture's presets (`experiment=
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import shlex
@@ -16,9 +17,14 @@ from torch import nn
 
 from conftest import FAST, all_tags, read_metrics, run_dlx, scalar_tags
 from dlx.config.compose import conf_dir
-from dlx.launch.preflight import preflight
-from dlx.tracking.advice import Knobs, apply_change, suggest
-from dlx.tracking.diagnostics import GradientMonitor, diagnose
+from dlx.launch.preflight import passes_preflight, preflight
+from dlx.tracking import advice, diagnostics
+from dlx.tracking.advice import Knobs, apply_change
+from dlx.tracking.diagnostics import GradientMonitor
+
+# as a run gives them: each suggested command checked by launch's preflight
+suggest = functools.partial(advice.suggest, check=passes_preflight)
+diagnose = functools.partial(diagnostics.diagnose, check=passes_preflight)
 
 
 def train(run_dir: Path, *overrides: str) -> tuple[dict, str]:

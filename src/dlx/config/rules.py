@@ -1,4 +1,5 @@
-"""What values a config may hold (composing one is `dlx.config.compose`, re-exported here).
+"""What values a config may hold (the allowed values are `dlx.config.choices`; composing one
+is `dlx.config.compose`).
 
 This is the one place that knows what is allowed: `validate(cfg)` runs before any
 work starts and raises `UserError` naming the key, the value and the allowed range.
@@ -13,20 +14,20 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from dlx.config.choices import (
+    ACTIVATIONS,
+    DEVICES,
+    FREEZE_MODES,
+    INITS,
+    LOSSES,
+    MAX_SEED,
+    MAX_THREADS,
+    MONITORS,
+    POOLS,
+    PRECISIONS,
+    RESNET_ARCHS,
+)
 from dlx.errors import UserError
-
-ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "gelu")
-INITS = ("default", "xavier", "he", "normal")
-PRECISIONS = ("fp32", "bf16", "fp16")
-LOSSES = ("auto", "cross_entropy", "bce", "mse")
-POOLS = ("max", "avg", "none")
-MONITORS = ("val/loss", "val/acc")
-DEVICES = ("auto", "cpu", "cuda", "mps")
-RESNET_ARCHS = ("resnet18", "resnet34", "resnet50")
-FREEZE_MODES = ("none", "backbone", "all_but_first_last")
-MAX_SEED = 2**63 - 2  # torch's generators take 64-bit seeds; the data draws from seed + 1
-MAX_THREADS = max(64, 8 * (os.cpu_count() or 1))  # 100000 threads crash torch's thread pool
-
 
 # ---------------------------------------------------------------------------- validation
 

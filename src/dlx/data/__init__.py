@@ -5,6 +5,9 @@ In-memory splits are `TensorDataset`s (the fast path, batched by index: digits, 
 mnist, fashion_mnist, cifar10); everything else (imagefolder) is a regular `Dataset` read
 through a `DataLoader`. Every split is normalized the same way; augmentation
 (`data/augment.py`) touches the training split only.
+
+May import `record`, `config`, `errors`, `training.signals` (Ctrl-C in loader workers) and
+`tracking.console` (messages); never `launch`, `sweeps`, `runs`, `cli`.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ def _load(run_dir: Path) -> dict[str, Any]:
 
 def candidates(run_dir: Path, metrics: dict[str, Any], limit: int) -> dict[str, Any]:
     """The run's overrides, its config dir, and up to `limit` candidate changes."""
-    from dlx.launch.preflight import preflight
+    from dlx.launch.preflight import passes_preflight, preflight
     from dlx.tracking.advice import run_overrides, suggest
 
     overrides, config_dir = run_overrides(run_dir)
@@ -69,7 +69,8 @@ def candidates(run_dir: Path, metrics: dict[str, Any], limit: int) -> dict[str, 
     cfg = preflight(overrides, False, config_dir)
     remedies = list(diag.get("remedies") or [])
     remedies += [r for r in ALTERNATIVES.get(diag.get("cause"), []) if r not in remedies]
-    found = suggest(remedies, cfg, metrics.get("task", ""), overrides, config_dir, limit=limit)
+    task = metrics.get("task", "")
+    found = suggest(remedies, cfg, task, overrides, config_dir, limit=limit, check=passes_preflight)
     return {
         "overrides": overrides,
         "config_dir": config_dir,

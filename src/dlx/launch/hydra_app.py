@@ -79,6 +79,7 @@ def task(cfg: DictConfig, results: list[dict[str, Any] | BaseException]) -> floa
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from dlx.launch.preflight import passes_preflight
     from dlx.record.lock import run_lock
     from dlx.record.metrics import write_metrics
     from dlx.training.distributed import torchrun_env
@@ -116,9 +117,13 @@ def task(cfg: DictConfig, results: list[dict[str, Any] | BaseException]) -> floa
             if cfg.trainer.devices > 1 or torchrun:
                 from dlx.training.distributed import fit_parallel
 
-                metrics = fit_parallel(cfg, run_dir, choices=_choices(hc), resume=again)
+                metrics = fit_parallel(
+                    cfg, run_dir, choices=_choices(hc), resume=again, check=passes_preflight
+                )
             else:
-                metrics = fit(cfg, run_dir, choices=_choices(hc), resume=again)
+                metrics = fit(
+                    cfg, run_dir, choices=_choices(hc), resume=again, check=passes_preflight
+                )
         if cfg.get("advise") == "probe" and not (multirun or torchrun):
             from dlx.launch.advise import advise_after  # `dlx train ... advise=probe`
 

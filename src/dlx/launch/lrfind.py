@@ -15,7 +15,6 @@ The curve goes to TensorBoard in its own folder, outputs/lr_find/DATE/TIME (or h
 from __future__ import annotations
 
 import copy
-import json
 import math
 from datetime import datetime
 from pathlib import Path
@@ -208,14 +207,11 @@ def _out_dir(explicit: str | None, name: Any) -> Path:
 def run_lr_find(overrides: list[str]) -> dict[str, Any]:
     """`dlx lr-find OVERRIDES`: run the range test on the configured model and data."""
     import torch
-    from omegaconf import OmegaConf
 
     from dlx.data.augment import build_batch_augment
     from dlx.data.loader import make_loader
     from dlx.launch.preflight import preflight
     from dlx.tracking.console import console
-    from dlx.tracking.figures import curve_figure
-    from dlx.tracking.tensorboard import Tracker
     from dlx.training.loop import build
     from dlx.training.optim import build_optimizer
 
@@ -255,7 +251,31 @@ def run_lr_find(overrides: list[str]) -> dict[str, Any]:
         channels_last=bool(cfg.channels_last),
     )
     tips = suggest(curve["lrs"], curve["losses"])
+    result = {
+        "settings": settings,
+        "overrides": rest,
+        **tips,
+        "stopped": curve["stopped"],
+        "steps_run": len(curve["lrs"]),
+        "lrs": curve["lrs"],
+        "losses": curve["losses"],
+    }
+    line = _record(out, cfg, curve, result)
+    _say(out, curve, tips, rest, line)
+    return result
 
+
+def _record(out: Path, cfg: Any, curve: dict[str, Any], result: dict[str, Any]) -> str:
+    """The curve in TensorBoard, lr_find.json and config.yaml in OUT; returns the one-line
+    suggestion."""
+    from omegaconf import OmegaConf
+
+    from dlx.record.atomic import write_json, write_text
+    from dlx.record.names import CONFIG, LR_FIND
+    from dlx.tracking.figures import curve_figure
+    from dlx.tracking.tensorboard import Tracker
+
+    tips = result
     tracker = Tracker(out)
     for i, (lr, loss, raw) in enumerate(
         zip(curve["lrs"], curve["losses"], curve["raw_losses"], strict=True)
@@ -278,18 +298,14 @@ def run_lr_find(overrides: list[str]) -> dict[str, Any]:
     )
     tracker.text("lr_find/suggestion", f"{line}. Stopped: {curve['stopped']}.")
     tracker.close()
+    write_json(out / LR_FIND, result)
+    write_text(out / CONFIG, OmegaConf.to_yaml(cfg))
+    return line
 
-    result = {
-        "settings": settings,
-        "overrides": rest,
-        **tips,
-        "stopped": curve["stopped"],
-        "steps_run": len(curve["lrs"]),
-        "lrs": curve["lrs"],
-        "losses": curve["losses"],
-    }
-    (out / "lr_find.json").write_text(json.dumps(result, indent=2))
-    OmegaConf.save(cfg, out / "config.yaml")
+
+def _say(out: Path, curve: dict[str, Any], tips: dict[str, Any], rest: list[str], line: str):
+    """What the range test found, and the `dlx train` line to try."""
+    from dlx.tracking.console import console
 
     console.print(f"ran {len(curve['lrs'])} steps; stopped: {curve['stopped']}")
     if tips["suggested"]:
@@ -307,4 +323,3 @@ def run_lr_find(overrides: list[str]) -> dict[str, Any]:
     else:
         console.print(f"[yellow]{line}[/]")
     console.print(f"curve: {out}  (dlx board {out})", soft_wrap=True)
-    return result

@@ -5,6 +5,7 @@ leaves nothing behind."""
 from __future__ import annotations
 
 import functools
+import logging
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -13,6 +14,8 @@ from dlx.config.compose import compose, conf_dir
 from dlx.config.hydra_internals import sweep_combinations
 from dlx.config.rules import validate
 from dlx.launch.runfolders import check_writable, free_space_at_start, override_value
+
+log = logging.getLogger("dlx")
 
 
 def preflight(
@@ -68,3 +71,29 @@ def _default_dir(kind: str) -> str:
     """dlx's own `hydra.run.dir` / `hydra.sweep.dir` (kind run / sweep) pattern, unresolved."""
     node = OmegaConf.load(conf_dir() / "config.yaml")
     return str(OmegaConf.to_container(node.hydra, resolve=False)[kind]["dir"])
+
+
+def passes_preflight(overrides: list[str], config_dir: str | None) -> bool:
+    """Would `dlx train OVERRIDES` start? The same preflight, without touching the Hydra app
+    that may be running this very run (its global state is put back)."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.singleton import Singleton
+
+    from dlx.errors import UserError
+    from dlx.launch.preflight import preflight
+
+    saved = Singleton._instances.get(GlobalHydra)
+    saved_hydra = saved.hydra if saved is not None else None
+    try:
+        preflight(list(overrides), False, config_dir)
+        return True
+    except UserError as exc:
+        log.debug("suggestion %s refused: %s", overrides, exc)
+        return False
+    except Exception as exc:  # noqa: BLE001 - a suggestion that cannot be checked is not shown
+        log.debug("suggestion %s not checked: %r", overrides, exc)
+        return False
+    finally:
+        if saved is not None:
+            Singleton._instances[GlobalHydra] = saved
+            saved.hydra = saved_hydra

@@ -137,6 +137,7 @@ def _continue(
 
     from dlx.errors import explain
     from dlx.launch.failsafe import record_stop
+    from dlx.launch.preflight import passes_preflight
     from dlx.record.atomic import write_text
     from dlx.record.lock import run_lock
     from dlx.training.loop import fit
@@ -153,9 +154,11 @@ def _continue(
             if cfg.trainer.devices > 1:
                 from dlx.training.distributed import fit_parallel
 
-                metrics = fit_parallel(cfg, run_path, choices=choices, resume=True)
+                metrics = fit_parallel(
+                    cfg, run_path, choices=choices, resume=True, check=passes_preflight
+                )
             else:
-                metrics = fit(cfg, run_path, resume=True, choices=choices)
+                metrics = fit(cfg, run_path, resume=True, choices=choices, check=passes_preflight)
             if changed:
                 write_text(names.config(run_path), OmegaConf.to_yaml(cfg))
             return metrics

@@ -4,6 +4,8 @@
 ResNet for transfer learning). Every model takes the same constructor arguments (timm-style):
 `in_shape`, `out_dim`, `activation`, `dropout`, `batchnorm`, plus its own keys from the YAML.
 Keys that are about the run rather than the architecture are listed in `RUN_KEYS` and kept out.
+
+May import `config` (the allowed values are `config.choices`), `data`, `errors`; nothing above.
 """
 
 from __future__ import annotations

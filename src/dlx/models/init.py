@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from dlx.config.rules import INITS
+from dlx.config.choices import INITS
 from dlx.errors import UserError
 
 INIT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)

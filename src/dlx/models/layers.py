@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from dlx.config.rules import ACTIVATIONS, POOLS
+from dlx.config.choices import ACTIVATIONS, POOLS
 from dlx.errors import UserError
 
 _ACTIVATIONS = {

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dlx.config.rules import FREEZE_MODES, RESNET_ARCHS
+from dlx.config.choices import FREEZE_MODES, RESNET_ARCHS
 from dlx.errors import UserError
 
 

@@ -1,2 +1,5 @@
 """What a run shows: TensorBoard (tensorboard.py), the terminal (console.py), figures,
-and the diagnostics that explain the curves."""
+and the diagnostics that explain the curves.
+
+May import `record`, `config`, `data`, `models`, `errors`; never `launch`, `sweeps`, `runs`,
+`cli` (what needs them, such as checking a suggested command by preflight, is passed in)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -233,32 +234,6 @@ def command(verb: str, overrides: list[str], config_dir: str | None = None) -> s
     return " ".join(shlex.quote(a) for a in [*head, *overrides])
 
 
-def passes_preflight(overrides: list[str], config_dir: str | None) -> bool:
-    """Would `dlx train OVERRIDES` start? The same preflight, without touching the Hydra app
-    that may be running this very run (its global state is put back)."""
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.singleton import Singleton
-
-    from dlx.errors import UserError
-    from dlx.launch.preflight import preflight
-
-    saved = Singleton._instances.get(GlobalHydra)
-    saved_hydra = saved.hydra if saved is not None else None
-    try:
-        preflight(list(overrides), False, config_dir)
-        return True
-    except UserError as exc:
-        log.debug("suggestion %s refused: %s", overrides, exc)
-        return False
-    except Exception as exc:  # noqa: BLE001 - a suggestion that cannot be checked is not shown
-        log.debug("suggestion %s not checked: %r", overrides, exc)
-        return False
-    finally:
-        if saved is not None:
-            Singleton._instances[GlobalHydra] = saved
-            saved.hydra = saved_hydra
-
-
 def suggest(
     remedies: list[str],
     cfg: Any,
@@ -266,8 +241,11 @@ def suggest(
     overrides: list[str] | None,
     config_dir: str | None = None,
     limit: int = 4,
+    check: Callable[[list[str], str | None], bool] | None = None,
 ) -> list[dict[str, Any]]:
-    """[{command, overrides, change}] for the remedies, in order, each checked by preflight."""
+    """[{command, overrides, change}] for the remedies, in order, each passing `check`
+    (`dlx.launch.preflight.passes_preflight`: the command would start). Without a `check`
+    only `dlx lr-find` is suggested: an untested `dlx train` line is never offered."""
     knobs = Knobs(cfg, task)
     base = [o for o in (overrides or []) if not _key(o).startswith("hydra.")]
     out: list[dict[str, Any]] = []
@@ -283,7 +261,7 @@ def suggest(
             if new == base or tuple(new) in seen or len(out) >= limit:
                 continue
             seen.add(tuple(new))
-            if not passes_preflight(new, config_dir):
+            if check is None or not check(new, config_dir):
                 continue
             out.append(
                 {

@@ -10,6 +10,7 @@ N(0, 1) init); what it found goes into the verdict.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +38,15 @@ def diagnose(
     overrides: list[str] | None = None,
     config_dir: str | None = None,
     baselines: dict[str, float] | None = None,
+    check: Callable[[list[str], str | None], bool] | None = None,
 ) -> dict[str, Any]:
     """The verdict on a run (`dlx.tracking.verdict`) with its advice as commands that run.
 
     Returns {verdict, cause, evidence, remedies, numbers, suggestions, try}: `try` holds the
     complete commands (`dlx train <the run's overrides, changed>`, `dlx lr-find ...`), each
-    checked by preflight; `suggestions` the same with their overrides and the change. The run's
-    overrides come from `overrides` or else from `run_dir`'s `.hydra/overrides.yaml`.
+    passing `check` (launch's preflight; None: no `dlx train` line is suggested);
+    `suggestions` the same with their overrides and the change. The run's overrides come from
+    `overrides` or else from `run_dir`'s `.hydra/overrides.yaml`.
     """
     partial = _partial_data(cfg)
     if partial and status != "diverged":  # a NaN is a NaN on any share of the data
@@ -65,7 +68,7 @@ def diagnose(
         overrides is not None
     ):  # a debug aid served this run; the next one, about the fit, goes without
         overrides = [o for o in overrides if not o.lstrip("+~").startswith(("debug=", "debug."))]
-    v["suggestions"] = suggest(v["remedies"], cfg, task, overrides, config_dir)
+    v["suggestions"] = suggest(v["remedies"], cfg, task, overrides, config_dir, check=check)
     v["try"] = [s["command"] for s in v["suggestions"]]
     v["tested"] = False  # `dlx advise` measures them (dlx.launch.advise)
     v["next"] = next_commands(run_dir) if v["verdict"] == "good fit" else []

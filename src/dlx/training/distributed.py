@@ -115,6 +115,7 @@ def _worker(
     choices: dict,
     resume: bool,
     results,
+    check: Callable[[list[str], str | None], bool] | None = None,
 ) -> None:
     """One spawned rank: join the group, train, hand rank 0's metrics (or the error) back."""
     if hasattr(os, "setpgid"):
@@ -144,7 +145,9 @@ def _worker(
             root = logging.getLogger()
             root.addHandler(handler)
             root.setLevel(logging.INFO)
-        metrics = fit(cfg, run_dir, resume=resume, dist=Dist(rank, world), choices=choices)
+        metrics = fit(
+            cfg, run_dir, resume=resume, dist=Dist(rank, world), choices=choices, check=check
+        )
         _destroy_group(sync=True)
         if rank == 0:
             results.put(("ok", metrics))
@@ -191,6 +194,7 @@ def spawn_fit(
     world: int,
     choices: dict[str, str] | None = None,
     resume: bool = False,
+    check: Callable[[list[str], str | None], bool] | None = None,
 ) -> dict[str, Any]:
     """Train with `world` local processes; returns rank 0's metrics."""
     import torch.multiprocessing as mp
@@ -201,7 +205,7 @@ def spawn_fit(
     port = free_port()
     procs = mp.start_processes(
         _worker,
-        args=(world, port, plain, str(run_dir), dict(choices or {}), resume, results),
+        args=(world, port, plain, str(run_dir), dict(choices or {}), resume, results, check),
         nprocs=world,
         join=False,
         start_method="spawn",
@@ -245,9 +249,11 @@ def fit_parallel(
     run_dir: str | Path,
     choices: dict[str, str] | None = None,
     resume: bool = False,
+    check: Callable[[list[str], str | None], bool] | None = None,
 ) -> dict[str, Any]:
     """Data-parallel `fit`: inside torchrun this process is one rank; otherwise spawn
-    `trainer.devices` ranks here. Returns rank 0's metrics (the ones in metrics.json)."""
+    `trainer.devices` ranks here. Returns rank 0's metrics (the ones in metrics.json);
+    `check` as for `fit`."""
     from dlx.training.loop import Dist, fit
 
     check_devices(cfg)
@@ -255,10 +261,11 @@ def fit_parallel(
     if env is not None:
         join_torchrun(cfg)
         rank, world, _ = env
-        metrics = fit(cfg, run_dir, resume=resume, dist=Dist(rank, world), choices=choices)
+        dist = Dist(rank, world)
+        metrics = fit(cfg, run_dir, resume=resume, dist=dist, choices=choices, check=check)
         _destroy_group(sync=True)  # not at interpreter exit (atexit is the fallback on errors)
         return metrics
-    return spawn_fit(cfg, run_dir, int(cfg.trainer.devices), choices, resume)
+    return spawn_fit(cfg, run_dir, int(cfg.trainer.devices), choices, resume, check)
 
 
 __all__ = [

@@ -78,6 +78,7 @@ def finish(
             gradients=run.grads.found if run.grads is not None else None,
             run_dir=run.run_dir,
             baselines=loss_baselines(data),
+            check=run.check,
         ),
         "history": state.history,  # last: `dlx runs` stops reading before it
     }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +47,15 @@ def fit(
     resume: bool = False,
     dist: Dist | None = None,
     choices: dict[str, str] | None = None,
+    check: Callable[[list[str], str | None], bool] | None = None,
 ) -> dict[str, Any]:
-    """Train one run into `run_dir` and return its metrics (also written to metrics.json)."""
+    """Train one run into `run_dir` and return its metrics (also written to metrics.json).
+    `check(overrides, config_dir)`: would `dlx train OVERRIDES` start? (the caller's
+    preflight; the diagnosis suggests only commands it passes; None: none suggested)."""
     t_start = time.perf_counter()
     dist = dist or Dist()
     run = build_run(cfg, Path(run_dir), dist, RunConsole(enabled=dist.is_main))
+    run.check = check
     if resume:
         checkpoint.restore(run, run.ckpt_dir / names.LAST)
     begin(run, resume)

@@ -178,6 +178,7 @@ class Run:
     best_weights: dict[str, Any] | None = None
     hooks: list[EpochHook] = field(default_factory=list)
     knobs: Knobs | None = None  # clipping, EMA, MixUp, warmup, debug aids (dlx.training.knobs)
+    check: Any = None  # would a suggested command start? (`fit`'s `check`)
     # set by `begin`, once the saved state is back
     net: torch.nn.Module | None = None
     tracker: Tracker | None = None
