@@ -22,7 +22,6 @@ from dlx.record.atomic import write_bytes
 
 CHECKPOINTS = ("best", "last")
 SPLITS = ("test", "val")
-DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def _run_metrics(run_dir: Path) -> tuple[dict[str, Any], str | None]:
@@ -92,24 +91,22 @@ def run_eval(
 
     `checkpoint=None` picks the checkpoint the run's own test used (metrics.json), else best.
     `device=None` uses the run's own `device`; another (auto|cpu|cuda|mps) evaluates a run
-    trained on a GPU on a machine without one. The run's config is checked before anything
-    is built from it (`dlx.config.trust`): only what dlx ships, the targets of `config_dir`, or
-    everything with `trust_config`. A read-only run folder is evaluated and nothing written.
+    trained on a GPU on a machine without one. The folder is opened by
+    `launch.reopen.open_run`: its config is checked before anything is built from it (only
+    what dlx ships, the targets of `config_dir`, or everything with `trust_config`). A
+    read-only run folder is evaluated and nothing written.
     """
-    from dlx.config.rules import validate
-    from dlx.config.trust import load_run_config, refuse_symlinks
     from dlx.data.loader import make_loader
+    from dlx.launch.reopen import open_run
     from dlx.tracking.console import console
-    from dlx.tracking.tensorboard import Tracker
-    from dlx.training import checkpoint as ckpt
-    from dlx.training.loop import build, evaluate
+    from dlx.training.loop import evaluate
 
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UserError(f"`{run_dir}`: there is no such run folder.", key="RUN_DIR")
-    cfg = load_run_config(run_dir, config_dir, trust_config)
-    validate(cfg)  # a folder's config with a group missing, or values out of range
-    refuse_symlinks(run_dir)
+    _checked(checkpoint, split)
+    hint = "Evaluate it with `--device cpu` (or auto)."
+    run = open_run(
+        run_dir, config_dir=config_dir, trust_config=trust_config, device=device, device_hint=hint
+    )
+    run_dir, cfg = run.path, run.cfg
     run_metrics, note = _run_metrics(run_dir)
     if note:
         console.print(f"[yellow]note:[/] {note}")
@@ -120,63 +117,13 @@ def run_eval(
             "the TensorBoard figure are not written"
         )
     run_test = run_metrics.get("test") or {}
-    if checkpoint is None:
-        checkpoint = run_test.get("checkpoint") or "best"
-    if checkpoint not in CHECKPOINTS:
-        raise UserError(
-            f"`--checkpoint {checkpoint}`: unknown checkpoint. Allowed: {' | '.join(CHECKPOINTS)}.",
-            key="--checkpoint",
-        )
-    if split not in SPLITS:
-        raise UserError(
-            f"`--split {split}`: unknown split. Allowed: {' | '.join(SPLITS)}.", key="--split"
-        )
-    path = names.checkpoint(run_dir, checkpoint)
-    if not path.is_file():
-        hint = (
-            " (the run ended before its first validation, e.g. it diverged.) Try --checkpoint last."
-            if checkpoint == "best"
-            else ""
-        )
-        raise UserError(f"No checkpoint at {path}.{hint}", key="--checkpoint")
-
-    if device is not None:
-        if device not in DEVICES:
-            raise UserError(
-                f"`--device {device}`: unknown device. Allowed: {' | '.join(DEVICES)}.",
-                key="--device",
-            )
-        cfg.device.type = device
-    from dlx.training.device import resolve_device
-
-    try:
-        on = resolve_device(cfg.device.type)
-    except UserError:  # a GPU run on a machine without that GPU
-        said = (
-            f"`--device {device}`: that device"
-            if device
-            else f"This run was trained with device={cfg.device.type}, which"
-        )
-        raise UserError(
-            f"{said} is not available here. Evaluate it with `--device cpu` (or auto).",
-            key="--device",
-        ) from None
-    if cfg.precision == "fp16" and on.type == "cpu":
-        cfg.precision = "fp32"  # fp16 has no CPU kernels: the same weights in fp32
-    from dlx.launch.capacity import check_capacity
-
-    check_capacity(cfg, on)  # a folder's config asking for more memory than there is
-    b = build(cfg)  # the training code path: same data split, same model class
-    state = ckpt.load(path, map_location=b.device)
-    # last.pt of an EMA run holds the raw weights training goes on from and the average
-    # beside them; the average is what validation and the run's own test used
-    weights = state["ema"]["model"] if state.get("ema") else state["model"]
-    ckpt.load_model_state(b.model, weights, path)
-    epoch = int((state.get("run") or {}).get("epoch", 0))
+    checkpoint = checkpoint or run_test.get("checkpoint") or "best"
+    _checked(checkpoint, split)
+    path = _checkpoint_file(run_dir, checkpoint)
+    b, epoch = _built(cfg, path)
     dataset = b.data.test if split == "test" else b.data.val
     loader = make_loader(dataset, max(cfg.batch_size, 256), False, b.device)  # as in fit()
     metrics = evaluate(b.model, loader, b.loss_fn, b.data.task, b.device, cfg.precision)
-
     result: dict[str, Any] = {
         "run": str(run_dir),
         "checkpoint": checkpoint,
@@ -189,10 +136,64 @@ def run_eval(
         same = {k: run_test[k] for k in metrics if isinstance(run_test.get(k), (int, float))}
         diff = max((abs(metrics[k] - v) for k, v in same.items()), default=0.0)
         result["run_test"] = {"metrics": same, "max_abs_diff": diff}
+    _figures(b, dataset, loader, result, run_dir, writable, epoch)
+    # one file per checkpoint and split (a second eval of another split keeps the first);
+    # eval.json is always the latest
+    out = run_dir / f"eval_{checkpoint}_{split}.json"
+    if writable:
+        data = json.dumps(result, indent=2).encode()
+        for path in (out, names.eval_json(run_dir)):
+            write_bytes(path, data)
+    print_result(result, out if writable else None)
+    return result
 
+
+def _checked(checkpoint: str | None, split: str) -> None:
+    if checkpoint is not None and checkpoint not in CHECKPOINTS:
+        raise UserError(
+            f"`--checkpoint {checkpoint}`: unknown checkpoint. Allowed: {' | '.join(CHECKPOINTS)}.",
+            key="--checkpoint",
+        )
+    if split not in SPLITS:
+        raise UserError(
+            f"`--split {split}`: unknown split. Allowed: {' | '.join(SPLITS)}.", key="--split"
+        )
+
+
+def _checkpoint_file(run_dir: Path, checkpoint: str) -> Path:
+    path = names.checkpoint(run_dir, checkpoint)
+    if not path.is_file():
+        hint = (
+            " (the run ended before its first validation, e.g. it diverged.) Try --checkpoint last."
+            if checkpoint == "best"
+            else ""
+        )
+        raise UserError(f"No checkpoint at {path}.{hint}", key="--checkpoint")
+    return path
+
+
+def _built(cfg, path: Path):
+    """The run rebuilt by the training code (same data split, same model class), with the
+    checkpoint's weights: last.pt of an EMA run holds the raw weights training goes on from
+    and the average beside them; the average is what validation and the run's test used."""
+    from dlx.training import checkpoint as ckpt
+    from dlx.training.loop import build
+
+    b = build(cfg)
+    state = ckpt.load(path, map_location=b.device)
+    weights = state["ema"]["model"] if state.get("ema") else state["model"]
+    ckpt.load_model_state(b.model, weights, path)
+    return b, int((state.get("run") or {}).get("epoch", 0))
+
+
+def _figures(b, dataset, loader, result, run_dir: Path, writable: bool, epoch: int) -> None:
+    """The metrics, and the confusion matrix (classification) or the fit figure (regression),
+    in the run's own TensorBoard run; the per-class table into `result`."""
+    from dlx.tracking.tensorboard import Tracker
+
+    split = result["split"]
     tracker = Tracker(run_dir, enabled=writable)  # appends to the run's own TensorBoard run
-    tag = f"eval/{split}"
-    tracker.scalars({f"{tag}/{k}": v for k, v in metrics.items()}, epoch)
+    tracker.scalars({f"eval/{split}/{k}": v for k, v in result["metrics"].items()}, epoch)
     if b.data.task == "classification":
         outputs, targets = predict_split(b.model, loader, b.device)
         classes = b.data.classes or [str(i) for i in range(b.data.num_classes)]
@@ -220,16 +221,6 @@ def run_eval(
         )
         tracker.figure(f"fit/{split}", fig, epoch)
     tracker.close()
-
-    # one file per checkpoint and split (a second eval of another split keeps the first);
-    # eval.json is always the latest
-    out = run_dir / f"eval_{result['checkpoint']}_{result['split']}.json"
-    if writable:
-        data = json.dumps(result, indent=2).encode()
-        for path in (out, names.eval_json(run_dir)):
-            write_bytes(path, data)
-    print_result(result, out if writable else None)
-    return result
 
 
 def print_result(result: dict[str, Any], out: Path | None) -> None:
