@@ -138,6 +138,9 @@ KNOBS = [
     ["model.pool=max", "model.pool_size=3", "model.pool_stride=1"],
     ["model=alexnet", "model.kernel_size=3", "model.stride=2", "model.padding=0"],
     ["model=alexnet", "model.pool=avg", "model.pool_size=2", "model.pool_stride=null"],
+    ["data=moons", "loss=bce", "data.n_samples=100", "data.noise=0.3"],
+    ["data=spiral", "loss=bce", "data.turns=2.5", "model.width=16"],
+    ["data=circles", "data.factor=0.3", "model.depth=3"],
 ]
 
 

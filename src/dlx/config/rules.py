@@ -113,7 +113,11 @@ RULES: dict[str, tuple[Check, str]] = {
     "data.image_size": _rule(lambda v: v is None or positive_int(v), "null or an integer >= 1"),
     "data.n_points": _rule(lambda v: _int(v) and v >= 16, "an integer >= 16"),
     "data.noise": _rule(nonneg, "a number >= 0"),
-    "data.n_samples": _rule(lambda v: _int(v) and 16 <= v <= 10**7, "an integer from 16 to 1e7"),
+    "data.n_samples": _rule(
+        lambda v: _int(v) and 16 <= v <= 10**7, "an integer from 16 to 10000000"
+    ),
+    "data.turns": _rule(positive, "a number > 0"),
+    "data.factor": _rule(fraction, "a number in (0, 1)"),
     "data.download": _rule(lambda v: isinstance(v, bool), "true | false"),
     "data.root": _rule(
         lambda v: v is None or (isinstance(v, str) and v.strip() != ""), "null or a folder path"

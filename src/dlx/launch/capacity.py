@@ -106,7 +106,8 @@ def estimate(cfg: DictConfig) -> dict[str, int] | None:
             model_cfg["weights"] = None
     try:
         with torch.device("meta"):
-            model = build_model(OmegaConf.create(model_cfg), cfg.reg, fake)
+            binary = cfg.get("loss") == "bce"  # one output unit
+            model = build_model(OmegaConf.create(model_cfg), cfg.reg, fake, binary=binary)
     except UserError:
         raise
     except Exception:  # noqa: BLE001 (building it for real gives the real message)

@@ -23,7 +23,9 @@ from dlx.models.init import apply_init
 RUN_KEYS = ("init", "min_input_size", "unfreeze_at_epoch")
 
 
-def build_model(model_cfg: Any, reg_cfg: Any, data: DataBundle) -> nn.Module:
+def build_model(model_cfg: Any, reg_cfg: Any, data: DataBundle, binary: bool = False) -> nn.Module:
+    """`binary` (loss=bce): one output unit, seen by the rest of dlx as two classes' logits
+    (dlx.models.binary)."""
     from hydra.utils import instantiate
 
     kwargs = to_plain(model_cfg)
@@ -32,7 +34,7 @@ def build_model(model_cfg: Any, reg_cfg: Any, data: DataBundle) -> nn.Module:
         model = instantiate(
             kwargs,
             in_shape=tuple(data.in_shape),
-            out_dim=data.out_dim,
+            out_dim=1 if binary else data.out_dim,
             dropout=float(reg_cfg.get("dropout", 0.0)),
             batchnorm=bool(reg_cfg.get("batchnorm", False)),
             _convert_="all",
@@ -43,6 +45,10 @@ def build_model(model_cfg: Any, reg_cfg: Any, data: DataBundle) -> nn.Module:
             raise cause from None
         raise _model_error(exc, kwargs.get("_target_")) from None
     apply_init(model, run["init"] or "default")
+    if binary:
+        from dlx.models.binary import one_logit
+
+        one_logit(model)
     return model
 
 

@@ -151,6 +151,16 @@ def _tiles(x: torch.Tensor, side: int) -> torch.Tensor:
     return F.interpolate(x, size=(side, side), mode=mode)
 
 
+def conv_layers(model: nn.Module, most: int = 8) -> list[tuple[str, nn.Conv2d]]:
+    """Every 2-D convolution of a model, in order (LeNet's two, AlexNet's five); for deeper
+    ones (ResNet's twenty) `most` of them spread evenly from the first to the last."""
+    convs = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    if len(convs) <= most:
+        return convs
+    picks = sorted({round(i * (len(convs) - 1) / (most - 1)) for i in range(most)})
+    return [convs[i] for i in picks]
+
+
 @torch.no_grad()
 def log_conv_layer(
     tracker,
@@ -160,36 +170,46 @@ def log_conv_layer(
     n_images: int = 4,
     max_maps: int = 16,
 ) -> None:
-    """The first conv layer's filters (`filters/<layer>`) and its feature maps for a few
-    validation images (`feature_maps/<layer>`: a row per image, the input then one map per
-    filter), as TensorBoard images. Logged at the start and the end: what the filters learned."""
-    found = first_conv(model)
-    if found is None or not getattr(tracker, "enabled", True):
+    """The first conv layer's filters (`filters/<layer>`) and the feature maps of every conv
+    layer for a few fixed validation images (`feature_maps/<layer>`: a row per image, the input
+    then one map per filter), as TensorBoard images. Logged at the start and the end: what the
+    filters learned, and how each layer's maps grow more abstract than the last's."""
+    convs = conv_layers(model)
+    if not convs or not getattr(tracker, "enabled", True):
         return
-    name, conv = found
+    name, conv = convs[0]
     w = conv.weight.detach()  # (out, in, kh, kw); RGB filters show as colour, others as gray
     filters = w if w.shape[1] in (1, 3) else w.mean(dim=1, keepdim=True)
     grid = image_grid(_tiles(filters, 48), nrow=min(8, len(filters)), padding=2, pad_value=1.0)
     tracker.image(f"filters/{name}", grid, step)
 
-    maps: list[torch.Tensor] = []
-    handle = conv.register_forward_hook(lambda m, i, o: maps.append(o.detach()))
+    maps: dict[str, torch.Tensor] = {}
+    handles = [
+        layer.register_forward_hook(lambda m, i, o, n=n: maps.setdefault(n, o.detach()))
+        for n, layer in convs
+    ]
     was_training = model.training
     model.eval()
     try:
         x = images[:n_images]
         model(x)
     finally:
-        handle.remove()
+        for h in handles:
+            h.remove()
         model.train(was_training)
-    fmap = maps[0][:, :max_maps].float()  # (images, maps, h, w)
+    for n, _ in convs:
+        if n in maps:
+            tracker.image(f"feature_maps/{n}", _map_grid(x, maps[n][:, :max_maps].float()), step)
+
+
+def _map_grid(x: torch.Tensor, fmap: torch.Tensor) -> torch.Tensor:
+    """A row per image: the input, then its maps (images, maps, h, w), each tile scaled up."""
     side = min(64, max(48, fmap.shape[-1]))
     inputs = _tiles(x if x.shape[1] in (1, 3) else x[:, :1], side).expand(-1, 3, -1, -1)
     tiles = []
     for img, m in zip(inputs, fmap, strict=True):
         tiles += [img, *_tiles(m.unsqueeze(1), side).expand(-1, 3, -1, -1)]
-    grid = image_grid(tiles, nrow=fmap.shape[1] + 1, padding=2, pad_value=1.0)
-    tracker.image(f"feature_maps/{name}", grid, step)
+    return image_grid(tiles, nrow=fmap.shape[1] + 1, padding=2, pad_value=1.0)
 
 
 def sample_grid(data, aug_cfg: Any, images: int = 8, draws: int = 4) -> torch.Tensor:

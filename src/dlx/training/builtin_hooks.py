@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from dlx.errors import UserError
 from dlx.record import status
+from dlx.tracking.boundary import BoundaryHook, every_n_epochs, is_plane
 from dlx.training.hooks import EpochEnd, EpochHook
 from dlx.training.optim import unfreeze
 
@@ -78,4 +79,6 @@ def builtin_hooks(run: Run) -> list[EpochHook]:
     at = run.cfg.model.get("unfreeze_at_epoch")
     if at:
         hooks.append(Unfreeze(run, int(at)))
+    if is_plane(run.data):  # 2-D points: the decision boundary every few epochs
+        hooks.append(BoundaryHook(run, every_n_epochs(run.cfg.epochs)))
     return hooks

@@ -14,6 +14,7 @@ from dlx.record import names
 from dlx.record import status as st
 from dlx.record.metrics import flat_config, write_metrics
 from dlx.tracking.baselines import loss_baselines
+from dlx.tracking.boundary import is_plane, save_boundary
 from dlx.tracking.diagnostics import diagnose, diagnosis_markdown
 from dlx.tracking.tensorboard import run_hparams
 from dlx.tracking.visuals import log_conv_layer
@@ -42,6 +43,8 @@ def finish(
         log_conv_layer(tracker, model, run.example, state.epoch)  # what the filters learned
         if data.true_fn is not None and run.dist.is_main:
             _fit_figure(run)
+        if is_plane(data) and run.dist.is_main:  # 2-D points: decision_boundary.png
+            save_boundary(tracker, model, data, run.device, run.run_dir, state.epoch)
     elif status == st.INTERRUPTED:
         run.console.print(
             "[yellow]interrupted:[/] the last completed epoch is saved in "

@@ -71,7 +71,9 @@ def build_knobs(
     debug: DebugOptions,
 ) -> Knobs:
     return Knobs(
-        train_loss_fn=build_loss(cfg.loss, data.task, float(cfg.get("label_smoothing", 0.0))),
+        train_loss_fn=build_loss(
+            cfg.loss, data.task, float(cfg.get("label_smoothing", 0.0)), data.num_classes
+        ),
         schedule=schedule,
         debug=debug,
         clip=GradClip(optimizer, cfg.grad_clip) if cfg.get("grad_clip") else None,

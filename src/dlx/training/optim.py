@@ -134,11 +134,21 @@ def build_scheduler(
     return instantiate(kwargs)(optimizer), ("plateau" if name == "plateau" else "epoch")
 
 
-def build_loss(name: str, task: str, label_smoothing: float = 0.0) -> nn.Module:
+def build_loss(
+    name: str, task: str, label_smoothing: float = 0.0, num_classes: int | None = None
+) -> nn.Module:
     """The training loss; `label_smoothing` > 0 moves that share of each target's mass onto
-    all classes evenly (cross-entropy only). Validation and test use it unsmoothed."""
+    all classes evenly (cross-entropy only). Validation and test use it unsmoothed.
+    `bce`: binary cross-entropy on the model's one output unit (dlx.models.binary)."""
     if name == "auto":
         name = "cross_entropy" if task == "classification" else "mse"
+    if name == "bce" and (task != "classification" or (num_classes or 2) != 2):
+        what = f"{num_classes} classes" if task == "classification" else "a regression dataset"
+        raise UserError(
+            f"`loss=bce` (binary cross-entropy, one output unit) needs two classes; this data "
+            f"has {what}. Use loss=cross_entropy (data=moons|circles|spiral have two).",
+            key="loss",
+        )
     if name == "cross_entropy" and task != "classification":
         raise UserError(
             "`loss=cross_entropy` needs a classification dataset; use loss=mse.", key="loss"
@@ -152,6 +162,10 @@ def build_loss(name: str, task: str, label_smoothing: float = 0.0) -> nn.Module:
         )
     if name == "cross_entropy":
         return nn.CrossEntropyLoss(label_smoothing=float(label_smoothing))
+    if name == "bce":
+        from dlx.models.binary import BinaryCrossEntropy
+
+        return BinaryCrossEntropy()
     return _MSE()
 
 

@@ -99,10 +99,10 @@ def build(cfg: DictConfig) -> Built:
         torch.set_num_threads(int(cfg.num_threads))
     torch.manual_seed(cfg.seed)
     data = build_data(cfg.data, data_seed(cfg), min_input_size(cfg.model))
-    loss_fn = build_loss(cfg.loss, data.task)
+    loss_fn = build_loss(cfg.loss, data.task, num_classes=data.num_classes)
     torch.manual_seed(cfg.seed)  # the init does not depend on how the data was built
     try:
-        model = build_model(cfg.model, cfg.reg, data).to(device)
+        model = build_model(cfg.model, cfg.reg, data, binary=cfg.loss == "bce").to(device)
     except Exception as exc:
         from hydra.errors import InstantiationException
 
