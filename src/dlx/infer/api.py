@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dlx.errors import UserError
+from dlx.record import names
 
 
 class LoadedRun:
@@ -42,11 +43,11 @@ class LoadedRun:
         """The run's composed config (`.hydra/config.yaml`) as nested dicts."""
         import yaml
 
-        return yaml.safe_load((self.path / ".hydra" / "config.yaml").read_text()) or {}
+        return yaml.safe_load(names.config(self.path).read_text()) or {}
 
     def _all_metrics(self) -> dict[str, Any]:
         if self._metrics is None:
-            path = self.path / "metrics.json"
+            path = names.metrics(self.path)
             try:
                 data = json.loads(path.read_text()) if path.is_file() else {}
             except (OSError, UnicodeDecodeError, ValueError) as exc:
