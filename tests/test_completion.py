@@ -24,7 +24,7 @@ class Shell:
     """An interactive shell on a pty, its prompt `$ `, with dlx's completion script loaded
     and a `dlx` on PATH that runs this checkout's code."""
 
-    def __init__(self, name: str, home):
+    def __init__(self, name: str, home, rc: str | None = None):
         self.name = name
         env = {**os.environ, "HOME": str(home), "TERM": "xterm", "PS1": "$ "}
         env["PATH"] = f"{home / 'bin'}:{env['PATH']}"
@@ -42,7 +42,7 @@ class Shell:
             (home / ".bashrc").write_text(f"PS1='$ '\n{script}\n")
             argv = ["bash", "--rcfile", str(home / ".bashrc"), "-i"]
         elif name == "zsh":
-            rc = f"PS1='$ '\nautoload -Uz compinit; compinit -u\n{script}\n"
+            rc = rc or f"PS1='$ '\nautoload -Uz compinit; compinit -u\n{script}\n"
             (home / ".zshrc").write_text(rc)
             argv = ["zsh", "-i"]
         else:
@@ -133,3 +133,23 @@ def test_a_value_completes_after_the_equals_sign_and_then_a_space(shell):
     shell.type("ep")
     shell.tab()
     assert shell.line() == "$ dlx train opt=sgd model=mlp epochs=", shell.text()
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="no zsh here")
+def test_install_completion_in_zsh_then_tab(tmp_path):
+    """`dlx --install-completion` as a zsh user runs it: the script goes to ~/.zfunc/_dlx,
+    which zsh autoloads on the first TAB (and the script then completes at once)."""
+    sh = Shell("zsh", tmp_path)
+    sh.type("dlx --install-completion")
+    sh.child.send("\r")
+    sh.settle(lambda: "installed" in sh.text() and sh.line() == "$ ")
+    sh.close()
+    assert "compadd -S ''" in (tmp_path / ".zfunc" / "_dlx").read_text()
+    assert "fpath+=~/.zfunc" in (tmp_path / ".zshrc").read_text()
+    # a new zsh with only what the install set up: no script sourced by hand
+    rc = "PS1='$ '\nfpath+=~/.zfunc; autoload -Uz compinit; compinit -u\n"
+    fresh = Shell("zsh", tmp_path, rc=rc)
+    fresh.type("dlx train opt.l")
+    fresh.tab()
+    assert fresh.line() == "$ dlx train opt.lr=", fresh.text()
+    fresh.close()

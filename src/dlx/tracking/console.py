@@ -247,7 +247,8 @@ class RunConsole:
         for row in zip(*(c.cells for c in table.columns), strict=True):
             log.info("%s: %s", *(_plain(str(c)) for c in row))
         for head, cmds in advice_lines(diag, run_dir):
-            console.print(head, soft_wrap=True, highlight=False)
+            # a terminal: wrapped between words (the run folder in it stays whole)
+            console.print(escape(head), soft_wrap=not console.is_terminal, highlight=False)
             for cmd in cmds:  # each alternative a complete command, on its own line
                 for part in command_lines(cmd, console.width):
                     console.print(escape(part), soft_wrap=True, highlight=False)
