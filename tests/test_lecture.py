@@ -212,6 +212,10 @@ def test_bce_trains_one_output_unit_and_dlx_eval_works_on_it(tmp_run):
     ev = run_dlx(["eval", str(run_dir)], cwd=run_dir.parent, check=0)
     assert "acc" in ev.stdout and "Traceback" not in ev.stderr
     assert (run_dir / "eval.json").is_file()
+    (run_dir.parent / "points.csv").write_text("1.0,-0.5\n-1.0,0.5\n")
+    pred = run_dlx(["predict", str(run_dir), "points.csv"], cwd=run_dir.parent, check=0)
+    rows = [line.split() for line in pred.stdout.splitlines() if "points.csv:" in line]
+    assert [r[3] for r in rows] == ["1", "0"], pred.stdout  # below / above the moons
 
 
 def test_bce_on_more_than_two_classes_exits_2_naming_loss(tmp_path):

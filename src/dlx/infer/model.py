@@ -132,7 +132,7 @@ def build_from_card(cfg: DictConfig, card: dict[str, Any]) -> torch.nn.Module:
     for key, off in (("pretrained", False), ("weights", None)):  # the checkpoint replaces them
         if key in model_cfg:
             model_cfg[key] = off
-    return build_model(model_cfg, cfg.reg, shape)
+    return build_model(model_cfg, cfg.reg, shape, binary=cfg.get("loss") == "bce")  # 1 unit
 
 
 def open_model(
