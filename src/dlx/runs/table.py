@@ -200,7 +200,11 @@ def print_table(runs: list[Run], root: Path, view: View) -> None:
     title += f" ({damaged} damaged)" if damaged else ""
     if view.key:
         title += f", by {view.key} ({'high' if view.desc else 'low'} first)"
-    cols, dropped = fit(_columns(runs, view), console.width, view.wide)
+    columns = _columns(runs, view)
+    if len(runs) > RICH_ROWS:  # plain aligned rows: a cell never wraps, the config neither
+        for c in columns:
+            c.wrap = False
+    cols, dropped = fit(columns, console.width, view.wide)
     statuses = [r.status for r in runs]
     if len(runs) > RICH_ROWS:
         _writeprintable(console, title, cols, statuses)
