@@ -26,7 +26,7 @@ class LoadedRun:
         self, path: str | Path, config_dir: str | None = None, trust_config: bool = False
     ) -> None:
         self.path = Path(path)
-        if not (self.path / ".hydra" / "config.yaml").is_file():
+        if not names.is_run_folder(self.path):
             raise UserError(
                 f"{self.path} is not a dlx run folder (no .hydra/config.yaml).", key="RUN_DIR"
             )
@@ -73,7 +73,7 @@ class LoadedRun:
         return self._open("best" if self._has("best") else "last", "cpu").card
 
     def _has(self, checkpoint: str) -> bool:
-        return (self.path / "checkpoints" / f"{checkpoint}.pt").is_file()
+        return names.checkpoint(self.path, checkpoint).is_file()
 
     def _open(self, checkpoint: str, device: str):
         from dlx.infer.model import open_model

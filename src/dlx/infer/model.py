@@ -18,9 +18,9 @@ import torch
 from omegaconf import DictConfig
 
 from dlx.errors import UserError
+from dlx.record import names
 
 CHECKPOINTS = ("best", "last")
-DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 @dataclass
@@ -48,10 +48,10 @@ def checkpoint_path(run_dir: Path, checkpoint: str) -> Path:
             f"`--checkpoint {checkpoint}`: unknown checkpoint. Allowed: {' | '.join(CHECKPOINTS)}.",
             key="--checkpoint",
         )
-    path = run_dir / "checkpoints" / f"{checkpoint}.pt"
+    path = names.checkpoint(run_dir, checkpoint)
     if not path.is_file():
         other = "last" if checkpoint == "best" else "best"
-        there = (run_dir / "checkpoints" / f"{other}.pt").is_file()
+        there = names.checkpoint(run_dir, other).is_file()
         hint = f" Try --checkpoint {other}." if there else " The run saved no weights to use."
         raise UserError(f"No checkpoint at {path}.{hint}", key="--checkpoint")
     return path
@@ -101,18 +101,6 @@ def derive_card(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     return describe(cfg, data)
 
 
-def resolve(device: str | None) -> torch.device:
-    from dlx.training.device import resolve_device
-
-    device = device or "auto"
-    if device not in DEVICES:
-        raise UserError(
-            f"`--device {device}`: unknown device. Allowed: {' | '.join(DEVICES)}.",
-            key="--device",
-        )
-    return resolve_device(device)
-
-
 def build_from_card(cfg: DictConfig, card: dict[str, Any]) -> torch.nn.Module:
     """The run's model class with the shape the card gives (no data is read)."""
     from dlx.config.rules import to_plain
@@ -142,16 +130,23 @@ def open_model(
     config_dir: str | None = None,
     trust_config: bool = False,
 ) -> Opened:
-    """RUN_DIR's model in eval mode on `device`, with its card."""
-    from dlx.config.trust import load_run_config
+    """RUN_DIR's model in eval mode on `device` (None: auto), with its card. The folder is
+    opened by `launch.reopen.open_run` (folder checks, the trust boundary, validate, device)."""
+    from dlx.launch.reopen import open_run
     from dlx.training import checkpoint as ckpt
 
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UserError(f"`{run_dir}`: there is no such run folder.", key="RUN_DIR")
-    cfg = load_run_config(run_dir, config_dir, trust_config)
+    if checkpoint not in CHECKPOINTS:
+        checkpoint_path(Path(run_dir), checkpoint)  # names what is allowed
+    hint = "Use `--device cpu` (or auto)."
+    run = open_run(
+        run_dir,
+        config_dir=config_dir,
+        trust_config=trust_config,
+        device=device or "auto",
+        device_hint=hint,
+    )
+    run_dir, cfg, on = run.path, run.cfg, run.device
     path = checkpoint_path(run_dir, checkpoint)
-    on = resolve(device)
     state = ckpt.load(path, map_location="cpu")
     card = read_card(run_dir, state) or derive_card(cfg, run_dir)
     torch.manual_seed(int(cfg.get("seed", 0)))

@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from dlx.errors import UserError
+from dlx.record import names
 from dlx.record import status as st
 from dlx.training.hooks import EpochEnd
 
 ENV_STORAGE = "DLX_OPTUNA_STORAGE"
 ENV_STUDY = "DLX_OPTUNA_STUDY"
 ENV_TRIAL = "DLX_OPTUNA_TRIAL"
-JOURNAL = "optuna.journal"
+JOURNAL = names.JOURNAL
 PRUNERS = ("none", "median", "asha", "hyperband")
 SAMPLERS = ("TPESampler", "RandomSampler", "GridSampler", "CmaEsSampler", "GPSampler")
 
