@@ -43,7 +43,7 @@ class _Stdout:
         return getattr(sys.stdout, name)
 
     def _gone(self) -> None:
-        from dlx.training.signals import request_stop
+        from dlx.training.signals import active, request_stop
 
         if not _Stdout.reader_gone:
             _Stdout.reader_gone = True
@@ -53,7 +53,8 @@ class _Stdout:
                 os.close(null)
             except (OSError, ValueError):
                 pass
-            log.warning("the reader of the output went away: stopping the run (interrupted)")
+            if active():  # a run stops, and says why; `dlx runs | head` just ends
+                log.warning("the reader of the output went away: stopping the run (interrupted)")
         request_stop()
 
 

@@ -55,6 +55,11 @@ class StopRequested:
             _active = None
 
 
+def active() -> bool:
+    """Whether a run is going in this process (its Ctrl-C handler installed)."""
+    return _active is not None
+
+
 def request_stop() -> None:
     """Stop as a first Ctrl-C does (the step finishes, the run is saved as interrupted): for
     causes that are not signals, e.g. the reader of dlx's output went away (`| head`)."""
