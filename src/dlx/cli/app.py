@@ -10,6 +10,7 @@ import typer
 from dlx.cli import advise, use
 from dlx.cli.boundary import run_exit_code
 from dlx.cli.completion import Group
+from dlx.cli.compare import compare
 from dlx.cli.help import GroupsHelp, refuse_flags, show_config, show_version
 from dlx.cli.options import (
     OVERRIDES_HELP,
@@ -61,11 +62,12 @@ def _root(
     pass
 
 
-def _run_sweep(overrides: list[str], config_dir: str | None) -> int:
+def _run_sweep(overrides: list[str], config_dir: str | None, repeat: int | None = None) -> int:
     from dlx.launch.entry import sweep_once
+    from dlx.sweeps.repeats import with_repeats
     from dlx.sweeps.summary import exit_code
 
-    return exit_code(sweep_once(overrides, config_dir))
+    return exit_code(sweep_once(with_repeats(overrides, repeat), config_dir))
 
 
 @app.command(context_settings=PASS_THROUGH, cls=GroupsHelp)
@@ -107,7 +109,9 @@ def train(
 
             metrics = resume_run(resume, overrides, config_dir, trust_config)
             raise typer.Exit(run_exit_code(metrics))
-        if multirun:
+        from dlx.sweeps.repeats import cv_folds
+
+        if multirun or cv_folds(overrides):  # cv.folds=K: K runs, one a validation fold
             raise typer.Exit(_run_sweep(overrides, config_dir))
         from dlx.launch.entry import train_once
 
@@ -117,6 +121,9 @@ def train(
         _fail(exc)
     except KeyboardInterrupt:
         raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+REPEAT_HELP = "Train each configuration N times (seeds BASE+0..N-1, one split): mean ± std."
 
 
 @app.command(context_settings=PASS_THROUGH, cls=GroupsHelp)
@@ -135,6 +142,7 @@ def sweep(
         help="Continue a killed or interrupted sweep: finished trials kept, interrupted ones "
         "resumed from their last.pt, the rest run.",
     ),
+    repeat: int | None = typer.Option(None, "--repeat", metavar="N", help=REPEAT_HELP),
 ) -> None:
     """A Hydra multirun: grid by default, hparams_search=optuna for TPE, hydra/launcher=joblib
     for parallel trials. Ends with a ranked table and summary.csv."""
@@ -154,7 +162,7 @@ def sweep(
             raise typer.Exit(exit_code(resume_sweep(resume, config_dir)))
         if cfg or resolve or package or info:
             raise typer.Exit(show_config(overrides, True, config_dir, cfg, resolve, package, info))
-        raise typer.Exit(_run_sweep(overrides, config_dir))
+        raise typer.Exit(_run_sweep(overrides, config_dir, repeat))
     except UserError as exc:
         _fail(exc)
     except KeyboardInterrupt:
@@ -234,22 +242,7 @@ def lr_find(
 app.command()(runs)  # cli/tables.py: `dlx runs`
 
 
-@app.command()
-def compare(
-    run_dirs: list[str] = typer.Argument(..., metavar="RUN_A RUN_B [...]", help="Run folders."),
-    out: str = typer.Option(
-        "compare.png", "--out", metavar="PNG", help="Where the figure of validation curves goes."
-    ),
-    figure: bool = typer.Option(True, "--figure/--no-figure", help="Write the figure."),
-) -> None:
-    """The config keys that differ between runs, their metrics side by side, and their
-    validation curves overlaid in one figure."""
-    try:
-        from dlx.runs.compare import compare as compare_runs
-
-        compare_runs(run_dirs, out if figure else None)
-    except UserError as exc:
-        _fail(exc)
+app.command()(compare)  # dlx.cli.compare: runs side by side, or grouped (--group KEY)
 
 
 @app.command(context_settings=PASS_THROUGH, cls=GroupsHelp)

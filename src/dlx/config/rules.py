@@ -104,6 +104,8 @@ RULES: dict[str, tuple[Check, str]] = {
     "early_stopping.patience": _rule(positive_int, "an integer >= 1"),
     "early_stopping.min_delta": _rule(nonneg, "a number >= 0"),
     "early_stopping.restore_best": _rule(lambda v: isinstance(v, bool), "true | false"),
+    "cv.folds": _rule(lambda v: v is None or (_int(v) and v >= 2), "null or an integer >= 2"),
+    "cv.fold": _rule(lambda v: _int(v) and v >= 0, "an integer >= 0 (below cv.folds)"),
     "data.seed": _rule(
         lambda v: v is None or (_int(v) and 0 <= v <= MAX_SEED), f"null or 0 to {MAX_SEED}"
     ),
@@ -284,6 +286,12 @@ def validate(cfg: DictConfig) -> None:
 
 def _check_knobs(cfg: DictConfig) -> None:
     """Rules that relate two keys of the training knobs."""
+    folds, fold = cfg.get("cv", {}).get("folds"), cfg.get("cv", {}).get("fold", 0)
+    if _int(folds) and _int(fold) and fold >= folds >= 2:
+        raise UserError(
+            f"`cv.fold={fold}` with `cv.folds={folds}`: allowed are 0..{folds - 1}.",
+            key="cv.fold",
+        )
     accum, batch = cfg.get("grad_accum", 1), cfg.get("batch_size")
     if _int(accum) and _int(batch) and accum > 1 and batch % accum:
         lower, upper = batch - batch % accum, batch - batch % accum + accum

@@ -56,9 +56,28 @@ def data_seed(cfg: Any) -> int:
     return int(cfg.seed if value is None else value)
 
 
-def build_data(data_cfg: Any, seed: int, min_size: int | None = None) -> DataBundle:
-    """Instantiate the data group's loader: `load(cfg, seed=..., min_size=...)`."""
+def build_data(data_cfg: Any, seed: int, min_size: int | None = None, cv: Any = None) -> DataBundle:
+    """Instantiate the data group's loader: `load(cfg, seed=..., min_size=...)`; `cv` (the
+    config's `cv` node): validate on fold `cv.fold` of `cv.folds`."""
     from hydra.utils import get_method
 
+    from dlx.data.splits import cross_validation
+    from dlx.errors import UserError
+
+    folds = cv.get("folds") if cv is not None else None
+    fold = int(cv.get("fold") or 0) if folds else 0
+    if folds and not 0 <= fold < int(folds):
+        raise UserError(
+            f"`cv.fold={fold}` with `cv.folds={folds}`: allowed are 0..{int(folds) - 1}.",
+            key="cv.fold",
+        )
     loader = get_method(data_cfg._target_)
-    return loader(data_cfg, seed=seed, min_size=min_size)
+    with cross_validation(folds, fold) as used:
+        data = loader(data_cfg, seed=seed, min_size=min_size)
+    if folds and not used:
+        raise UserError(
+            f"`cv.folds={folds}`: data={data.name or data_cfg.get('name')} does not split "
+            "through dlx's seeded splits, so it cannot rotate validation folds.",
+            key="cv.folds",
+        )
+    return data

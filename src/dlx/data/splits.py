@@ -7,6 +7,9 @@ split's own statistics).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
@@ -33,14 +36,45 @@ class ImageTensors(TensorDataset):
         return x, y
 
 
+# Cross-validation (`cv.folds=K`, `cv.fold=F`): set by `build_data` around the loader, so every
+# loader that splits through the two functions below gets K rotating validation folds.
+_CV: contextvars.ContextVar[list | None] = contextvars.ContextVar("dlx_cv", default=None)
+
+
+@contextlib.contextmanager
+def cross_validation(folds: int | None, fold: int):
+    """Within it, the splits validate on fold `fold` of `folds` of the train+val pool (the
+    test split is held out as always); yields a list that says whether a split used it."""
+    used: list[bool] = []
+    token = _CV.set([int(folds), int(fold), used] if folds else None)
+    try:
+        yield used
+    finally:
+        _CV.reset(token)
+
+
+def _train_val(pool: torch.Tensor, n_val: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, val) of a permuted pool: the first n_val, or the current cv fold."""
+    cv = _CV.get()
+    if cv is None:
+        return pool[n_val:], pool[:n_val]
+    folds, fold, used = cv
+    used.append(True)
+    chunks = list(pool.tensor_split(folds))
+    val = chunks.pop(fold)
+    return torch.cat(chunks), val
+
+
 def split_indices(
     n: int, val_fraction: float, test_fraction: float, seed: int, limit: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A permutation fixed by `seed`, cut into test | val | train; `limit` trims train only."""
+    """A permutation fixed by `seed`, cut into test | val | train; `limit` trims train only.
+    Under `cross_validation`, val is a fold of everything but the test split."""
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_test = max(1, round(n * test_fraction))
     n_val = max(1, round(n * val_fraction))
-    test, val, train = perm[:n_test], perm[n_test : n_test + n_val], perm[n_test + n_val :]
+    test = perm[:n_test]
+    train, val = _train_val(perm[n_test:], n_val)
     if limit is not None:
         train = train[:limit]
     return train, val, test
@@ -49,10 +83,10 @@ def split_indices(
 def split_train_val(
     n: int, val_fraction: float, seed: int, limit: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """For sets with an official test split: a seeded val | train cut of the training pool."""
+    """For sets with an official test split: a seeded val | train cut of the training pool
+    (under `cross_validation`, val is a fold of the pool)."""
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    n_val = max(1, round(n * val_fraction))
-    val, train = perm[:n_val], perm[n_val:]
+    train, val = _train_val(perm, max(1, round(n * val_fraction)))
     if limit is not None:
         train = train[:limit]
     return train, val

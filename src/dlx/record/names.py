@@ -41,6 +41,7 @@ ADVICE_PROBES = "advice"  # ...and the probe runs themselves, one folder each
 
 MULTIRUN = "multirun.yaml"
 SUMMARY_CSV = "summary.csv"
+GROUPS_CSV = "groups.csv"  # one row a configuration (repeats, cv folds)
 JOURNAL = "optuna.journal"
 OPTUNA_RESULTS = "optimization_results.yaml"
 

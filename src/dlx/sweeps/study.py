@@ -301,3 +301,26 @@ def history_figure(study, path: Path) -> None:
         ax.legend()
     ax.figure.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(ax.figure)
+
+
+def write_results(study, name: str, spec: str, sweep_dir: Path) -> None:
+    """optimization_results.yaml, as hydra-optuna-sweeper wrote it: the best trial."""
+    from omegaconf import OmegaConf
+
+    try:
+        best = study.best_trial
+    except ValueError:  # no trial completed
+        return
+    OmegaConf.save(
+        OmegaConf.create(
+            {
+                "name": "optuna",
+                "study": name,
+                "storage": spec,
+                "best_trial": best.number,
+                "best_params": {k: v for k, v in best.params.items()},
+                "best_value": best.value,
+            }
+        ),
+        Path(sweep_dir) / "optimization_results.yaml",
+    )

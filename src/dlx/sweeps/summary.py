@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import logging
 import math
-import shlex
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from dlx.record import names
 from dlx.record import status as st
 from dlx.record.metrics import read_metrics
+from dlx.sweeps.groups import objective_direction, reproduce_command, short_override
 
 CSV_FIELDS = [
     "rank",
@@ -40,23 +40,6 @@ CSV_FIELDS = [
     "error",
     "folder",
 ]
-
-
-def objective_direction(monitor: str) -> str:
-    """What a sweeper does with the objective (the monitored validation metric)."""
-    return "maximize" if str(monitor).endswith("acc") else "minimize"
-
-
-def short_override(override: str) -> str:
-    """`reg.dropout=0.043564649850770354` -> `reg.dropout=0.04356`: for tables, not for reuse."""
-    key, sep, value = override.partition("=")
-    try:
-        number = float(value)
-    except ValueError:
-        return override
-    if not sep or "." not in value and "e" not in value.lower() or len(value) <= 8:
-        return override
-    return f"{key}={number:.4g}"
 
 
 def _status(m: dict[str, Any]) -> str:
@@ -166,12 +149,13 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
         w.writerows(rows)
 
 
-def reproduce_command(params: list[str]) -> str:
-    """The `dlx train` line that reruns a trial (the search preset itself is not needed)."""
-    keep = [
-        p for p in params if not p.lstrip("+~").startswith(("hparams_search=", "hydra/", "hydra."))
-    ]
-    return "dlx train " + " ".join(shlex.quote(p) for p in keep)
+def write_groups(rows: list[dict[str, Any]], sweep_dir: Path) -> None:
+    """groups.csv, when some configuration ran more than once (repeats, seeds, cv folds)."""
+    from dlx.sweeps.groups import group, has_repeats, write_groups_csv
+
+    if rows and has_repeats(rows):
+        test_key = _test_column(rows)[1]
+        write_groups_csv(group(rows, st.OK, test_key), test_key, sweep_dir / names.GROUPS_CSV)
 
 
 def _status_cell(r: dict[str, Any]) -> str:
@@ -189,23 +173,22 @@ def _test_column(rows: list[dict[str, Any]]) -> tuple[str, str]:
     return "test loss", "test_loss"
 
 
-def print_table(rows: list[dict[str, Any]], sweep_dir: Path, notes: list[str] = ()) -> None:
-    """One ranked table per task (classification and regression trials are not comparable),
-    then the failures, the best trial and how to rerun it."""
+def _f(v: Any) -> str:
+    return "-" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _shown(params: list[str]) -> list[str]:
+    """What a table shows of a trial's overrides: not Hydra's internal ones."""
+    return [p for p in params if not p.lstrip("+~").startswith(("hydra.", "hydra/"))]
+
+
+def _trial_tables(rows: list[dict[str, Any]], common: list[str]) -> list:
+    """One ranked table of trials per task; returns [(task label, best trial)]."""
     from rich.markup import escape
     from rich.table import Table
 
     from dlx.tracking.console import console
 
-    def f(v: Any) -> str:
-        return "-" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
-
-    # Show what differs between trials; what all of them share goes on one line below.
-    common = (
-        [p for p in rows[0]["params"] if all(p in r["params"] for r in rows)]
-        if len(rows) > 1
-        else []
-    )
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in rows:  # rank() put each task's trials together, failures of unknown task first's
         groups.setdefault(r["task"] or next(iter(groups), ""), []).append(r)
@@ -222,16 +205,16 @@ def print_table(rows: list[dict[str, Any]], sweep_dir: Path, notes: list[str] = 
             else:
                 table.add_column(col, justify="right" if right else "left", no_wrap=True)
         for r in members:
-            shown = " ".join(short_override(p) for p in r["params"] if p not in common)
+            shown = " ".join(short_override(p) for p in _shown(r["params"]) if p not in common)
             style = "red" if r["status"] not in st.FINAL else None
             style = "yellow" if r["status"] == st.PRUNED else style
             table.add_row(  # `reg=[l2,dropout]` is text, not rich markup
                 str(r["rank"]),
                 escape(r["trial"]),
                 escape(shown),
-                f(r["best_val"]),
-                f(r[test_key]),
-                f(r["epochs"]),
+                _f(r["best_val"]),
+                _f(r[test_key]),
+                _f(r["epochs"]),
                 _status_cell(r),
                 style=style,
             )
@@ -239,6 +222,42 @@ def print_table(rows: list[dict[str, Any]], sweep_dir: Path, notes: list[str] = 
         best = next((r for r in members if r["status"] in st.OK), None)
         if best:
             bests.append((task if len(groups) > 1 else "", best))
+    return bests
+
+
+def _best_lines(bests: list) -> None:
+    from rich.markup import escape
+
+    from dlx.tracking.console import console
+
+    for task, best in bests:
+        label = f"best {task} trial" if task else "best trial"
+        console.print(
+            f"{label}: [bold]{escape(best['trial'])}[/] ({best['monitor']} = "
+            f"{_f(best['best_val'])}) in {escape(str(best['folder']))}",
+            soft_wrap=True,
+        )
+        command = escape(reproduce_command(best["params"]))
+        console.print(f"reproduce it: [bold]{command}[/]", soft_wrap=True)
+
+
+def print_table(rows: list[dict[str, Any]], sweep_dir: Path, notes: list[str] = ()) -> None:
+    """One ranked table per task (classification and regression trials are not comparable):
+    of configurations (mean ± std) when some ran more than once, else of trials; then the
+    failures, the best and how to rerun it."""
+    from rich.markup import escape
+
+    from dlx.sweeps.groups import has_repeats, print_best, print_groups
+    from dlx.tracking.console import console
+
+    # Show what differs between trials; what all of them share goes on one line below.
+    shown = [_shown(r["params"]) for r in rows]
+    common = [p for p in shown[0] if all(p in s for s in shown)] if len(rows) > 1 else []
+    grouped = has_repeats(rows)
+    if grouped:
+        bests = print_groups(rows, common, _test_column(rows))
+    else:
+        bests = _trial_tables(rows, common)
     if common:
         console.print(f"every trial: {escape(' '.join(common))}", soft_wrap=True)
     for r in rows:
@@ -247,21 +266,17 @@ def print_table(rows: list[dict[str, Any]], sweep_dir: Path, notes: list[str] = 
                 f"[red]trial {escape(r['trial'])} {r['status']}:[/] {escape(str(r['error']))}",
                 soft_wrap=True,
             )
-    for task, best in bests:
-        label = f"best {task} trial" if task else "best trial"
-        console.print(
-            f"{label}: [bold]{escape(best['trial'])}[/] ({best['monitor']} = "
-            f"{f(best['best_val'])}) in {escape(str(best['folder']))}",
-            soft_wrap=True,
-        )
-        console.print(
-            f"reproduce it: [bold]{escape(reproduce_command(best['params']))}[/]", soft_wrap=True
-        )
+    if grouped:
+        print_best(bests)
+    else:
+        _best_lines(bests)
     if not bests:
         console.print("[red]no trial succeeded[/]")
     for note in notes:
         console.print(escape(note), soft_wrap=True)
     console.print(f"summary: {escape(str(sweep_dir / names.SUMMARY_CSV))}", soft_wrap=True)
+    if grouped:
+        console.print(f"groups: {escape(str(sweep_dir / names.GROUPS_CSV))}", soft_wrap=True)
 
 
 class SweepSummary(Callback):
@@ -292,6 +307,7 @@ class SweepSummary(Callback):
             return
         rows = rank(collect(sweep_dir, since=self.started))
         write_csv(rows, sweep_dir / names.SUMMARY_CSV)
+        write_groups(rows, sweep_dir)
         notes: list[str] = []
         if rows and _has_study(config):
             from dlx.sweeps.study import study_report

@@ -27,6 +27,8 @@ from omegaconf import OmegaConf
 from dlx.errors import UserError
 from dlx.record import names
 from dlx.record import status as st
+from dlx.sweeps.groups import override_key
+from dlx.sweeps.repeats import outcome, repeat_extras, without_keys
 from dlx.sweeps.summary import folder_state, objective_direction, read_trial_metrics
 
 log = logging.getLogger("dlx")
@@ -68,6 +70,8 @@ def run_sweep(plugin, arguments: list[str]) -> list[Any]:
     if direction == "auto":
         direction = objective_direction(monitor)
     run = _Run(plugin, sweep_dir, pruner, direction, resume)
+    swept = {override_key(p) for p in params}
+    run.extras = repeat_extras(config, int(opts.get("repeat") or 1), swept)
     if opts.get("grid"):
         run.grid(params)
     else:
@@ -90,6 +94,8 @@ class _Run:
         self.failures = 0
         self.launched = 0
         self.fixed: list[str] = []
+        self.extras: list[list[str]] = [[]]  # repeat r of a configuration adds extras[r]
+        self.folders: dict[int, list[Path]] = {}  # trial number -> its repeats' folders
         self.mine = str(sweep_dir.resolve())  # a study (hydra.sweeper.storage) may hold others
 
     def trials(self) -> list[Any]:
@@ -140,27 +146,28 @@ class _Run:
         else:
             study.sampler = make_sampler(self.opts.get("sampler"), job, self.space)
         trial = study.ask(self.space)
+        repeat = 1
         if overrides is None:
             overrides = [f"{k}={_override_value(v)}" for k, v in trial.params.items()]
-            overrides += self.fixed
+            overrides += without_keys(self.fixed, self.extras[0])
+            repeat = len(self.extras)
+        self.folders[trial.number] = [self.sweep_dir / str(job + r) for r in range(repeat)]
         trial.set_user_attr("job", job)
+        trial.set_user_attr("repeat", repeat)
         trial.set_user_attr("overrides", overrides)
         trial.set_user_attr("sweep_dir", self.mine)
         return trial.number, overrides
 
-    def tell(self, number: int, folder: Path) -> None:
+    def tell(self, number: int, folders: list[Path]) -> None:
         from optuna.trial import TrialState
 
-        m = read_trial_metrics(folder)
-        status = m.get("status") if m else None
-        value = m.get("best_value") if m else None
+        state, value = outcome(folders)
         try:
-            if status in st.OK and _finite(value):
-                self.study.tell(number, float(value), skip_if_finished=True)
-            elif status == st.PRUNED:
-                self.study.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
+            if state == "complete":
+                self.study.tell(number, value, skip_if_finished=True)
             else:
-                self.study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+                state = TrialState.PRUNED if state == "pruned" else TrialState.FAIL
+                self.study.tell(number, state=state, skip_if_finished=True)
         except RuntimeError as exc:  # the grid sampler stops the study once the grid is done
             if "Study.stop" not in str(exc):
                 raise
@@ -185,14 +192,15 @@ class _Run:
             self.plugin.validate_batch_is_legal(batch)
             results = self.plugin.launcher.launch(batch, initial_job_idx=group[0][0])
             self.returns.append(results)
-            for (job, _, number), ret in zip(group, results, strict=True):
+            for (job, _, _n), ret in zip(group, results, strict=True):
                 folder = self.sweep_dir / str(job)
                 with_result = read_trial_metrics(folder) or {}
                 if _name(ret.status) != "COMPLETED" or with_result.get("status") not in st.FINAL:
                     self.failures += 1
                 self.launched += 1
-                if number is not None and self.study is not None:
-                    self.tell(number, folder)
+            told = dict.fromkeys(n for _, _, n in group if n is not None)
+            for number in told if self.study is not None else ():
+                self.tell(number, self.folders.get(number) or [])
 
     def too_many_failures(self) -> bool:
         rate = float(self.opts.get("max_failure_rate", 1.0))
@@ -218,16 +226,19 @@ class _Run:
             if job is None or overrides is None:  # not one of dlx's: cannot be rerun
                 self.study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
                 continue
-            folder = self.sweep_dir / str(job)
-            if folder_state(folder) == "finished":  # ran to its end; the tell was lost
-                self.tell(t.number, folder)
-            else:
-                out.append((int(job), list(overrides), t.number))
+            repeat = int(t.user_attrs.get("repeat", 1))
+            folders = [self.sweep_dir / str(int(job) + r) for r in range(repeat)]
+            self.folders[t.number] = folders
+            todo = [r for r, f in enumerate(folders) if folder_state(f) != "finished"]
+            if not todo:  # ran to its end; the tell was lost
+                self.tell(t.number, folders)
+            extras = self.extras if repeat > 1 else [[]]
+            out += [(int(job) + r, [*overrides, *extras[r]], t.number) for r in todo]
         return sorted(out)
 
     # -- the two searches -------------------------------------------------------------------
     def optuna(self, params: list[str]) -> None:
-        from dlx.sweeps.study import distributions, grid_space
+        from dlx.sweeps.study import distributions, grid_space, write_results
 
         space, self.fixed = distributions(params)
         if not space:
@@ -254,11 +265,11 @@ class _Run:
                 break
             batch = []
             for _ in range(min(n_jobs, left)):
-                job = len(self.trials())
+                job = len(self.trials()) * len(self.extras)  # a trial is its repeats' folders
                 number, overrides = self.ask(job)
-                batch.append((job, overrides, number))
+                batch += [(job + r, [*overrides, *x], number) for r, x in enumerate(self.extras)]
             self.launch(batch)
-        self.write_results()
+        write_results(self.study, self.name, self.spec, self.sweep_dir)
 
     def grid(self, params: list[str]) -> None:
         from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -269,6 +280,8 @@ class _Run:
         (combos,) = BasicSweeper.split_arguments(parsed, None)
         n_trials = int(self.opts.get("n_trials") or 0)
         combos = combos[:n_trials] if n_trials > 0 else combos
+        if len(self.extras) > 1:  # each grid point, repeated with the seeds of the repeats
+            combos = [[*without_keys(c, x), *x] for c in combos for x in self.extras]
         swept = {o.get_key_element() for o in parsed if o.is_sweep_override()}
         with_study = self.pruner != "none"
         by_job: dict[int, int] = {}
@@ -292,7 +305,8 @@ class _Run:
             folder = self.sweep_dir / str(job)
             if self.resume and folder_state(folder) == "finished":
                 if with_study and job in by_job:
-                    self.tell(by_job[job], folder)
+                    self.folders[by_job[job]] = [folder]
+                    self.tell(by_job[job], [folder])
                 continue
             todo.append((job, list(combo)))
         # Told after each batch: the basic launcher runs one trial at a time, so a pruner sees
@@ -307,6 +321,7 @@ class _Run:
                 number = None
                 if with_study:
                     number = by_job.get(job)
+                    self.folders[number] = [self.sweep_dir / str(job)]
                     if number is None:
                         params_of = {
                             o.partition("=")[0]: o.partition("=")[2]
@@ -317,31 +332,6 @@ class _Run:
                 jobs.append((job, combo, number))
             self.launch(jobs)
         if with_study:
-            self.write_results()
+            from dlx.sweeps.study import write_results
 
-    def write_results(self) -> None:
-        """optimization_results.yaml, as hydra-optuna-sweeper wrote it: the best trial."""
-        try:
-            best = self.study.best_trial
-        except ValueError:  # no trial completed
-            return
-        OmegaConf.save(
-            OmegaConf.create(
-                {
-                    "name": "optuna",
-                    "study": self.name,
-                    "storage": self.spec,
-                    "best_trial": best.number,
-                    "best_params": {k: v for k, v in best.params.items()},
-                    "best_value": best.value,
-                }
-            ),
-            self.sweep_dir / "optimization_results.yaml",
-        )
-
-
-def _finite(v: Any) -> bool:
-    try:
-        return v is not None and math.isfinite(float(v))
-    except (TypeError, ValueError):
-        return False
+            write_results(self.study, self.name, self.spec, self.sweep_dir)

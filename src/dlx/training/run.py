@@ -98,7 +98,7 @@ def build(cfg: DictConfig) -> Built:
     if cfg.get("num_threads"):
         torch.set_num_threads(int(cfg.num_threads))
     torch.manual_seed(cfg.seed)
-    data = build_data(cfg.data, data_seed(cfg), min_input_size(cfg.model))
+    data = build_data(cfg.data, data_seed(cfg), min_input_size(cfg.model), cfg.get("cv"))
     loss_fn = build_loss(cfg.loss, data.task, num_classes=data.num_classes)
     torch.manual_seed(cfg.seed)  # the init does not depend on how the data was built
     try:

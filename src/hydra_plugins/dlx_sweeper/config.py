@@ -96,6 +96,7 @@ class DlxSweeperConf:
     max_failure_rate: float = 1.0  # share of failed trials in a batch that stops the search
     pruner: Pruner = Pruner.none
     pruning: PruningConf = field(default_factory=PruningConf)
+    repeat: int = 1  # each configuration trains this many times (seed BASE, BASE+1, ...)
     params: dict[str, str] | None = None  # the search space, in Hydra's override grammar
     resume: bool = False  # set by `dlx sweep --resume`: keep finished trials, continue the rest
 
