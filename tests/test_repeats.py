@@ -223,3 +223,35 @@ def test_train_with_cv_folds_runs_every_fold_and_sums_them_up(tmp_path):
     assert group["n"] == "3" and float(group["best_val_std"]) >= 0
     assert "3 trials, 1 configuration ranked by mean val/loss" in proc.stdout
     assert " ± " in proc.stdout
+
+
+# ---------------------------------------------------------------------------- pruning
+
+
+def test_asha_first_rung_follows_the_epochs():
+    from dlx.sweeps.study import first_rung, make_pruner
+
+    assert [first_rung(e, 3) for e in (1, 4, 8, 20, 30)] == [2, 2, 2, 3, 5]
+    pruner = make_pruner("asha", {"min_resource": "auto", "reduction_factor": 3}, epochs=20)
+    assert pruner._min_resource == 3 and pruner._reduction_factor == 3
+    assert make_pruner("asha", {"min_resource": 1}, epochs=20)._min_resource == 1
+
+
+def test_a_pruned_grid_keeps_its_best_configuration_and_a_pruned_trial_gets_no_verdict(tmp_path):
+    """The unpruned best (lr 0.01 here, last in the grid) still runs to the end when pruned."""
+    grid = ["opt.lr=0.0001,0.00003,0.01", "epochs=6", "early_stopping.enabled=false", *TINY]
+    plain, pruned = tmp_path / "plain", tmp_path / "pruned"
+    run_dlx(["sweep", *grid, f"hydra.sweep.dir={plain}"], cwd=tmp_path, check=0)
+    args = [*grid, "hydra.sweeper.pruner=asha", f"hydra.sweep.dir={pruned}"]
+    run_dlx(["sweep", *args], cwd=tmp_path, check=0)
+    with open(plain / "summary.csv", newline="") as f:
+        best = next(csv.DictReader(f))["overrides"].split()[0]
+    with open(pruned / "summary.csv", newline="") as f:
+        rows = {r["overrides"].split()[0]: r for r in csv.DictReader(f)}
+    assert rows[best]["status"] == "completed", rows
+    stopped = [r for r in rows.values() if r["status"] == "pruned"]
+    assert stopped, "the worst lr stops at the first rung (epoch 2 of 6)"
+    for r in stopped:
+        assert r["stopped_at"] == "2"
+        m = json.loads((Path(r["folder"]) / "metrics.json").read_text())
+        assert m["diagnosis"]["verdict"] == "not judged" and m["diagnosis"]["try"] == []

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +58,16 @@ def open_storage(spec: str):
     return JournalStorage(JournalFileBackend(spec, lock_obj=JournalFileOpenLock(spec)))
 
 
-def make_pruner(name: str, pruning: Any):
-    """`hydra.sweeper.pruner=none|median|asha|hyperband` as an Optuna pruner."""
+def first_rung(epochs: int | None, reduction: int) -> int | None:
+    """`min_resource: auto`: ASHA's first rung from the trial's epochs, about epochs / (2r)
+    and at least 2, so with r=3 the decisions fall near 1/6 and 1/2 of the epochs (20 epochs:
+    3, 9) - never after one noisy epoch. None without epochs (Optuna estimates it)."""
+    return max(2, round(epochs / (2 * reduction))) if epochs else None
+
+
+def make_pruner(name: str, pruning: Any, epochs: int | None = None):
+    """`hydra.sweeper.pruner=none|median|asha|hyperband` as an Optuna pruner; `epochs`: a
+    trial's, for `min_resource: auto`."""
     from optuna import pruners
 
     p = dict(pruning or {})
@@ -69,18 +78,19 @@ def make_pruner(name: str, pruning: Any):
             n_startup_trials=int(p.get("n_startup_trials", 2)),
             n_warmup_steps=int(p.get("n_warmup_steps", 2)),
         )
-    resource = p.get("min_resource", 1)
-    resource = resource if resource == "auto" else int(resource)
+    reduction = int(p.get("reduction_factor", 3))
+    resource = p.get("min_resource", "auto")
+    resource = first_rung(epochs, reduction) if resource == "auto" else int(resource)
     if name == "asha":
         return pruners.SuccessiveHalvingPruner(
-            min_resource=resource, reduction_factor=int(p.get("reduction_factor", 3))
+            min_resource=resource or "auto", reduction_factor=reduction
         )
     if name == "hyperband":
         top = p.get("max_resource", "auto")
         return pruners.HyperbandPruner(
-            min_resource=1 if resource == "auto" else resource,
-            max_resource=top if top == "auto" else int(top),
-            reduction_factor=int(p.get("reduction_factor", 3)),
+            min_resource=resource or 1,
+            max_resource=(epochs or "auto") if top == "auto" else int(top),
+            reduction_factor=reduction,
         )
     raise UserError(
         f"`hydra.sweeper.pruner={name}`: allowed are {', '.join(PRUNERS)}.",
@@ -199,13 +209,14 @@ class PruningReporter:
     """Inside an Optuna trial: report the monitored validation metric every epoch, and stop
     the run as `pruned` when the study's pruner says so."""
 
-    def __init__(self, spec: str, study_name: str, number: int) -> None:
+    def __init__(self, spec: str, study_name: str, number: int, epochs: int | None = None):
         import optuna
 
         probe = load(spec, study_name)
         attrs = probe.user_attrs
         self.pruner_name = str(attrs.get("pruner", "none"))
-        pruner = make_pruner(self.pruner_name, attrs.get("pruning"))
+        pruner = make_pruner(self.pruner_name, attrs.get("pruning"), epochs)
+        self.best: float | None = None
         study = load(spec, study_name, pruner=pruner)
         storage = study._storage
         trial_id = storage.get_trial_id_from_study_id_trial_number(
@@ -216,7 +227,14 @@ class PruningReporter:
     def on_epoch_end(self, end: EpochEnd) -> str | None:
         if not math.isfinite(end.value):
             return None
-        self.trial.report(float(end.value), end.epoch)
+        # The best value so far, as the trial's objective is: one noisy epoch at a rung
+        # does not decide. (A trial of N repeats: the first to report a step is kept.)
+        sign = -1 if str(end.monitor).endswith("acc") else 1
+        if self.best is None or sign * end.value < sign * self.best:
+            self.best = float(end.value)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "already reported": another repeat did
+            self.trial.report(self.best, end.epoch)
         if self.pruner_name != "none" and self.trial.should_prune():
             return st.PRUNED
         return None
@@ -230,97 +248,5 @@ def pruning_reporter(cfg) -> PruningReporter | None:
         return None
     if int(cfg.trainer.get("devices", 1)) > 1:
         return None  # data-parallel ranks would have to agree on the stop: not pruned
-    return PruningReporter(os.environ[ENV_STORAGE], os.environ[ENV_STUDY], int(number))
-
-
-def study_report(config, sweep_dir: Path) -> list[str]:
-    """After the sweep: the study in numbers, Optuna's parameter importances
-    (param_importances.json), the optimisation history (optimization_history.png) and the
-    optuna-dashboard command. Lines for the end of the ranked table."""
-    import json
-    import shlex
-
-    import optuna
-    from optuna.trial import TrialState
-
-    sweeper = config.hydra.sweeper
-    spec = storage_spec(sweeper.get("storage"), sweep_dir)
-    if "://" not in spec and not Path(spec).is_file():
-        return []
-    try:
-        study = load(spec, str(sweeper.get("study_name") or "dlx"))
-    except Exception:  # not a study dlx can read: the table is still the record
-        return []
-    trials = study.get_trials(deepcopy=False)
-    count = {s: sum(t.state == s for t in trials) for s in TrialState}
-    lines = [
-        f"study: {len(trials)} trials ({count[TrialState.COMPLETE]} complete, "
-        f"{count[TrialState.PRUNED]} pruned, {count[TrialState.FAIL]} failed) in {spec}"
-    ]
-    if count[TrialState.COMPLETE] >= 2:
-        try:
-            importances = optuna.importance.get_param_importances(study)
-        except Exception as exc:  # e.g. every complete trial had the same params
-            lines.append(f"parameter importances: not available ({exc})")
-        else:
-            (Path(sweep_dir) / "param_importances.json").write_text(
-                json.dumps(importances, indent=2)
-            )
-            shown = ", ".join(f"{k} {v:.2f}" for k, v in importances.items())
-            lines.append(f"parameter importances (Optuna): {shown or '-'}")
-    if count[TrialState.COMPLETE] >= 1:
-        figure = Path(sweep_dir) / "optimization_history.png"
-        try:
-            history_figure(study, figure)
-            lines.append(f"optimisation history: {figure}")
-        except Exception as exc:
-            lines.append(f"optimisation history: not drawn ({exc})")
-    target = spec if "://" in spec else shlex.quote(spec)
-    lines.append(f"dashboard: optuna-dashboard {target}  (pip install 'dlx[dashboard]')")
-    return lines
-
-
-def history_figure(study, path: Path) -> None:
-    """Optuna's optimisation-history plot (each trial's value, the best so far), with the
-    pruned trials' last reported values added, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from optuna.trial import TrialState
-    from optuna.visualization.matplotlib import plot_optimization_history
-
-    ax = plot_optimization_history(study)
-    pruned = [
-        (t.number, t.intermediate_values[t.last_step])
-        for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
-        if t.last_step is not None
-    ]
-    if pruned:
-        ax.scatter(*zip(*pruned, strict=True), marker="x", color="grey", label="pruned (last)")
-        ax.legend()
-    ax.figure.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(ax.figure)
-
-
-def write_results(study, name: str, spec: str, sweep_dir: Path) -> None:
-    """optimization_results.yaml, as hydra-optuna-sweeper wrote it: the best trial."""
-    from omegaconf import OmegaConf
-
-    try:
-        best = study.best_trial
-    except ValueError:  # no trial completed
-        return
-    OmegaConf.save(
-        OmegaConf.create(
-            {
-                "name": "optuna",
-                "study": name,
-                "storage": spec,
-                "best_trial": best.number,
-                "best_params": {k: v for k, v in best.params.items()},
-                "best_value": best.value,
-            }
-        ),
-        Path(sweep_dir) / "optimization_results.yaml",
-    )
+    epochs = int(cfg.epochs) if cfg.get("epochs") else None
+    return PruningReporter(os.environ[ENV_STORAGE], os.environ[ENV_STUDY], int(number), epochs)

@@ -310,7 +310,7 @@ class SweepSummary(Callback):
         write_groups(rows, sweep_dir)
         notes: list[str] = []
         if rows and _has_study(config):
-            from dlx.sweeps.study import study_report
+            from dlx.sweeps.report import study_report
 
             notes = study_report(config, sweep_dir)
         if rows:

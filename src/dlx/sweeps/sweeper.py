@@ -238,7 +238,8 @@ class _Run:
 
     # -- the two searches -------------------------------------------------------------------
     def optuna(self, params: list[str]) -> None:
-        from dlx.sweeps.study import distributions, grid_space, write_results
+        from dlx.sweeps.report import write_results
+        from dlx.sweeps.study import distributions, grid_space
 
         space, self.fixed = distributions(params)
         if not space:
@@ -332,6 +333,6 @@ class _Run:
                 jobs.append((job, combo, number))
             self.launch(jobs)
         if with_study:
-            from dlx.sweeps.study import write_results
+            from dlx.sweeps.report import write_results
 
             write_results(self.study, self.name, self.spec, self.sweep_dir)

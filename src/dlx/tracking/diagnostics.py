@@ -49,8 +49,11 @@ def diagnose(
     `overrides` or else from `run_dir`'s `.hydra/overrides.yaml`.
     """
     partial = _partial_data(cfg)
+    if status == "pruned":  # stopped on purpose by a sweep's pruner: nothing to judge or fix
+        partial = "a sweep's pruner stopped it on purpose; its configuration ranked below others"
     if partial and status != "diverged":  # a NaN is a NaN on any share of the data
-        v = {"verdict": "not judged", "cause": "debug run", "evidence": partial}
+        cause = "pruned" if status == "pruned" else "debug run"
+        v = {"verdict": "not judged", "cause": cause, "evidence": partial}
         v.update(remedies=[], numbers={"epochs": len(history)})
     else:
         v = read_verdict(

@@ -33,7 +33,7 @@ class PruningConf:
 
     n_startup_trials: int = 2  # median: trials that must finish before any is pruned
     n_warmup_steps: int = 2  # median: epochs every trial gets before it can be pruned
-    min_resource: Any = 1  # asha, hyperband: the first rung's epoch ("auto": Optuna guesses)
+    min_resource: Any = "auto"  # asha, hyperband: the first rung's epoch (auto: ~epochs/(2r))
     reduction_factor: int = 3  # asha, hyperband: 1 in reduction_factor trials go past a rung
     max_resource: Any = "auto"  # hyperband: the longest a trial runs ("auto": its epochs)
 
