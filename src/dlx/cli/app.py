@@ -9,8 +9,8 @@ import typer
 
 from dlx.cli import advise, use
 from dlx.cli.boundary import run_exit_code
-from dlx.cli.completion import Group
 from dlx.cli.compare import compare
+from dlx.cli.completion import Group
 from dlx.cli.help import GroupsHelp, refuse_flags, show_config, show_version
 from dlx.cli.options import (
     OVERRIDES_HELP,
