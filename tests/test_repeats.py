@@ -179,7 +179,8 @@ def test_an_optuna_trial_with_repeats_is_told_the_mean_of_its_seeds(tmp_path):
 
 
 def test_every_sample_is_in_exactly_one_validation_fold_and_the_test_set_is_held_out():
-    from dlx.data.splits import cross_validation, split_indices, split_train_val
+    from dlx.data.folds import cross_validation
+    from dlx.data.splits import split_indices, split_train_val
 
     n, k = 101, 5
     plain_train, plain_val, plain_test = split_indices(n, 0.15, 0.15, seed=3)

@@ -61,7 +61,7 @@ def build_data(data_cfg: Any, seed: int, min_size: int | None = None, cv: Any = 
     config's `cv` node): validate on fold `cv.fold` of `cv.folds`."""
     from hydra.utils import get_method
 
-    from dlx.data.splits import cross_validation
+    from dlx.data.folds import cross_validation
     from dlx.errors import UserError
 
     folds = cv.get("folds") if cv is not None else None

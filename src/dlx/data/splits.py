@@ -7,13 +7,11 @@ split's own statistics).
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-
 import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
+from dlx.data.folds import train_val as _train_val
 from dlx.errors import UserError
 
 # An in-memory split resized up front past this size (all splits together, float32) is kept
@@ -34,35 +32,6 @@ class ImageTensors(TensorDataset):
         if self.size is not None:
             x = resize_to(x.unsqueeze(0), self.size).squeeze(0)
         return x, y
-
-
-# Cross-validation (`cv.folds=K`, `cv.fold=F`): set by `build_data` around the loader, so every
-# loader that splits through the two functions below gets K rotating validation folds.
-_CV: contextvars.ContextVar[list | None] = contextvars.ContextVar("dlx_cv", default=None)
-
-
-@contextlib.contextmanager
-def cross_validation(folds: int | None, fold: int):
-    """Within it, the splits validate on fold `fold` of `folds` of the train+val pool (the
-    test split is held out as always); yields a list that says whether a split used it."""
-    used: list[bool] = []
-    token = _CV.set([int(folds), int(fold), used] if folds else None)
-    try:
-        yield used
-    finally:
-        _CV.reset(token)
-
-
-def _train_val(pool: torch.Tensor, n_val: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(train, val) of a permuted pool: the first n_val, or the current cv fold."""
-    cv = _CV.get()
-    if cv is None:
-        return pool[n_val:], pool[:n_val]
-    folds, fold, used = cv
-    used.append(True)
-    chunks = list(pool.tensor_split(folds))
-    val = chunks.pop(fold)
-    return torch.cat(chunks), val
 
 
 def split_indices(

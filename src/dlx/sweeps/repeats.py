@@ -69,6 +69,7 @@ def with_repeats(overrides: list[str], repeat: int | None = None) -> list[str]:
             rest.append(DLX_GRID)
         if n == 1:
             return rest
+    if n > 1:
         if "seed" in keys and "," in seeds:
             raise UserError(
                 f"`{keys['seed']}` and {n} repeats: the repeats choose the seeds "
