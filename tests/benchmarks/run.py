@@ -31,7 +31,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import Row, load_avg, machine_rows  # noqa: E402
 
-SECTIONS = ("1", "2", "3", "prune", "4", "fastpath", "imagefolder", "runs", "advice", "completion")
+SECTIONS = (
+    "1",
+    "2",
+    "3",
+    "prune",
+    "repeats",
+    "4",
+    "fastpath",
+    "imagefolder",
+    "runs",
+    "advice",
+    "completion",
+)
 # on request only (`--only advice`, `--only imagefolder`): each takes longer than the rest
 ON_REQUEST = ("advice", "imagefolder")
 DEFAULT = tuple(s for s in SECTIONS if s not in ON_REQUEST)
@@ -134,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         ("2", lambda: startup.run(args.quick, args.repeats, log)),
         ("3", lambda: sweeps.run(args.quick, args.repeats, log=log)),
         ("prune", lambda: sweeps.run_pruning(args.quick, log=log)),
+        ("repeats", lambda: sweeps.run_repeats(args.quick, log=log)),
         ("4", lambda: accuracy.run(args.quick, log)),
         ("fastpath", lambda: fastpath_rows(args.quick, args.repeats)),
         ("imagefolder", lambda: imagefolder.run(args.quick, args.repeats, log)),

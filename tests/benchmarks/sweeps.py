@@ -107,55 +107,73 @@ def _summary(sweep_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def run_pruning(quick: bool = False, log=print) -> list[Row]:
-    """A 16-trial Optuna search on digits (TPE, seed 0), with and without ASHA pruning
-    (`hparams_search=optuna_pruned`), timed end to end; then a 4-trial grid killed with
-    SIGKILL after half its trials and `--resume`d, against the same grid never killed."""
+def _search(tmp: str, v: str, n: int, epochs: int, seed: int, log) -> dict:
+    """One search (unpruned or pruned) with sampler seed `seed`: its time and ranked values."""
+    sweep_dir = Path(tmp) / f"{v}{seed}"
+    preset = "hparams_search=optuna_pruned" if v == "pruned" else "hparams_search=optuna"
+    args = [preset, f"hydra.sweeper.n_trials={n}", f"epochs={epochs}", *SPACE, *SEARCH]
+    args.append(f"hydra.sweeper.sampler.seed={seed}")
+    p = check(
+        run_proc(dlx_cmd("sweep", *args, f"hydra.sweep.dir={sweep_dir}"), cwd=tmp, timeout=3600),
+        f"dlx sweep ({v}, seed {seed})",
+    )
+    rows = _summary(sweep_dir)
+    vals = sorted(float(r["best_val"]) for r in rows if r["status"] == "completed")
+    pruned = sum(r["status"] == "pruned" for r in rows)
+    log(f"  (prune) seed {seed} {v}: {p.seconds:.1f} s, best {vals[0]:.4f}, {pruned} pruned")
+    return {"s": p.seconds, "vals": vals, "pruned": pruned}
+
+
+def run_pruning(quick: bool = False, log=print, seeds: tuple[int, ...] = (0, 1, 2)) -> list[Row]:
+    """A 16-trial Optuna search on digits (TPE), with and without ASHA pruning
+    (`hparams_search=optuna_pruned`), timed end to end, once per sampler seed (0, 1, 2);
+    then a 4-trial grid killed with SIGKILL after half its trials and `--resume`d, against
+    the same grid never killed."""
     import os
     import signal
     import subprocess
     import time
 
     n, epochs = (6, 6) if quick else (16, 20)
+    seeds = seeds[:1] if quick else seeds
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
-        t, best, third, pruned = {}, {}, {}, 0
-        for v in ("unpruned", "pruned"):
-            sweep_dir = Path(tmp) / v
-            preset = "hparams_search=optuna_pruned" if v == "pruned" else "hparams_search=optuna"
-            args = [preset, f"hydra.sweeper.n_trials={n}", f"epochs={epochs}", *SPACE, *SEARCH]
-            p = check(
-                run_proc(
-                    dlx_cmd("sweep", *args, f"hydra.sweep.dir={sweep_dir}"), cwd=tmp, timeout=3600
-                ),
-                f"dlx sweep ({v})",
+        bench = f"sweep: {n}-trial Optuna search on digits (mlp, {epochs} epochs, TPE)"
+        shares, good = [], []
+        for seed in seeds:
+            order = rotated(["unpruned", "pruned"], seed)
+            r = {v: _search(tmp, v, n, epochs, seed, log) for v in order}
+            share = r["pruned"]["s"] / r["unpruned"]["s"]
+            third = r["unpruned"]["vals"][min(2, len(r["unpruned"]["vals"]) - 1)]
+            best = r["pruned"]["vals"][0]
+            shares.append(share)
+            good.append(best <= third)
+            rows.append(
+                Row(
+                    bench,
+                    f"sampler seed {seed}: wall time unpruned | pruned ({r['pruned']['pruned']} "
+                    f"of {n} pruned); best val/loss unpruned | pruned (unpruned 3rd best)",
+                    f"{r['unpruned']['s']:.1f} s | {r['pruned']['s']:.1f} s ({share:.0%}); "
+                    f"{r['unpruned']['vals'][0]:.4f} | {best:.4f} ({third:.4f})",
+                    runs=1,
+                )
             )
-            t[v] = p.seconds
-            done = [r for r in _summary(sweep_dir) if r["status"] == "completed"]
-            vals = sorted(float(r["best_val"]) for r in done)
-            best[v], third[v] = vals[0], vals[min(2, len(vals) - 1)]
-            if v == "pruned":
-                pruned = sum(r["status"] == "pruned" for r in _summary(sweep_dir))
-            log(f"  (prune) {v}: {p.seconds:.1f} s, best val/loss {vals[0]:.4f}")
-        bench = f"sweep: {n}-trial Optuna search on digits (mlp, {epochs} epochs, TPE seed 0)"
-        share = t["pruned"] / t["unpruned"]
-        good = best["pruned"] <= third["unpruned"]
         rows += [
             Row(
                 bench,
-                "wall time, unpruned | pruned (ASHA)",
-                f"{t['unpruned']:.1f} s | {t['pruned']:.1f} s",
-                runs=1,
+                "pruned / unpruned wall time, every seed",
+                " ".join(f"{x:.0%}" for x in shares),
+                "<= 40%",
+                all(x <= 0.40 for x in shares),
+                len(seeds),
             ),
-            Row(bench, "pruned trials", f"{pruned} of {n}", runs=1),
-            Row(bench, "pruned / unpruned wall time", f"{share:.0%}", "<= 40%", share <= 0.40, 1),
             Row(
                 bench,
-                "best val/loss, unpruned | pruned (target: no worse than unpruned's 3rd best)",
-                f"{best['unpruned']:.4f} | {best['pruned']:.4f} (3rd best {third['unpruned']:.4f})",
-                "within noise",
-                good,
-                1,
+                "pruned search's best within the unpruned search's top 3, every seed",
+                " ".join("yes" if g else "no" for g in good),
+                "every seed",
+                all(good),
+                len(seeds),
             ),
         ]
         grid = ["opt=adam,sgd,rmsprop,adagrad", f"epochs={max(4, epochs // 2)}", *SEARCH]
@@ -194,3 +212,42 @@ def run_pruning(quick: bool = False, log=print) -> list[Row]:
             )
         )
     return rows
+
+
+# ------------------------------------------------------------- (repeats) grouping is free
+
+
+def run_repeats(quick: bool = False, log=print) -> list[Row]:
+    """The same 15 trials (3 learning rates x 5 seeds, one split) as `--repeat 5` and as a
+    plain grid over `seed=0,1,2,3,4`, timed end to end, interleaved."""
+    epochs = 2 if quick else 5
+    base = ["opt.lr=0.003,0.001,0.0003", f"epochs={epochs}", "early_stopping.enabled=false"]
+    base += ["log.graph=false"]
+    variants = {
+        "repeat": [*base, "--repeat", "5"],
+        "grid": [*base, "seed=0,1,2,3,4", "++data.seed=0"],
+    }
+    t: dict[str, list[float]] = {"repeat": [], "grid": []}
+    reps = 1 if quick else 2
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(reps):
+            for v in rotated(list(variants), r):
+                sweep_dir = Path(tmp) / f"{v}{r}"
+                cmd = dlx_cmd("sweep", *variants[v], f"hydra.sweep.dir={sweep_dir}")
+                p = check(run_proc(cmd, cwd=tmp, timeout=3600), f"dlx sweep ({v})")
+                done = sorted(sweep_dir.glob("*/metrics.json"))
+                if len(done) != 15:
+                    raise RuntimeError(f"dlx sweep ({v}) left {len(done)} trials, expected 15")
+                t[v].append(p.seconds)
+                log(f"  (repeats) {r + 1}/{reps} {v}: {p.seconds:.1f} s")
+    ratio = median([a / b for a, b in zip(t["repeat"], t["grid"], strict=True)])
+    bench = f"sweep: 3 configurations x 5 seeds on digits ({epochs} epochs)"
+    return [
+        Row(
+            bench,
+            "wall time, `--repeat 5` | plain grid `seed=0,1,2,3,4`",
+            f"{spread(t['repeat'], digits=1)} | {spread(t['grid'], digits=1)}",
+            runs=reps,
+        ),
+        Row(bench, "repeats / plain grid", f"{ratio:.2f}x", "<= 1.1x", ratio <= 1.1, reps),
+    ]

@@ -67,7 +67,13 @@ def _run_sweep(overrides: list[str], config_dir: str | None, repeat: int | None 
     from dlx.sweeps.repeats import with_repeats
     from dlx.sweeps.summary import exit_code
 
-    return exit_code(sweep_once(with_repeats(overrides, repeat), config_dir))
+    try:
+        return exit_code(sweep_once(with_repeats(overrides, repeat), config_dir))
+    except KeyboardInterrupt:
+        from dlx.sweeps.lines import resume_hint
+
+        resume_hint()
+        raise
 
 
 @app.command(context_settings=PASS_THROUGH, cls=GroupsHelp)

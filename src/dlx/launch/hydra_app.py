@@ -105,6 +105,7 @@ def task(cfg: DictConfig, results: list[dict[str, Any] | BaseException]) -> floa
         # Ctrl-C from here on stops the run cleanly; one process writes this folder at a time.
         torchrun = torchrun_env()  # under torchrun all ranks share the folder; rank 0 holds it
         lock = run_lock(run_dir) if not torchrun or torchrun[0] == 0 else contextlib.nullcontext()
+        from dlx.sweeps.lines import quiet_trial
         from dlx.sweeps.study import pruning_reporter
         from dlx.sweeps.summary import folder_state
         from dlx.training.hooks import register
@@ -113,7 +114,9 @@ def task(cfg: DictConfig, results: list[dict[str, Any] | BaseException]) -> floa
 
         # `dlx sweep --resume`: a trial that was interrupted continues from its last.pt
         again = multirun and folder_state(run_dir) == "resumable"
-        with StopRequested(), lock:
+        # a sweep's trial: its output to train.log, one line on the terminal when it ends
+        quiet = quiet_trial(run_dir, list(hc.overrides.task), bool(hc.verbose))
+        with StopRequested(), lock, quiet if multirun else contextlib.nullcontext():
             if cfg.trainer.devices > 1 or torchrun:
                 from dlx.training.distributed import fit_parallel
 

@@ -288,6 +288,9 @@ class SweepSummary(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Runs before the sweeper is built: `direction: auto` follows early_stopping.monitor."""
+        from dlx.sweeps.lines import remember_sweep
+
+        remember_sweep(config.hydra.sweep.dir)  # for the Ctrl-C hint
         # Trials of an earlier sweep into the same folder are older than this one; the margin
         # covers coarse file times and the clocks of other machines (SLURM, Ray) writing there.
         # A resumed sweep's earlier trials are its own: all of them count.
