@@ -95,6 +95,24 @@ def test_a_loss_that_falls_off_a_cliff_gets_a_suggestion_well_below_the_edge():
     assert tips["suggested"] == pytest.approx(tips["min_loss_lr"] / 10)
 
 
+def test_a_slow_fall_over_many_decades_gets_the_minimum_over_10_not_1e_7():
+    """The lecture's function under Adam: the MSE wiggles at tiny lrs (batch noise), then falls
+    slowly from 1e-5 to 1e-2. Its steepest point says nothing about a good lr (it suggested
+    1.7e-07, then 3.4e-05); the minimum's lr / 10 does."""
+    from dlx.launch.lrfind import suggest
+
+    lrs = [10 ** (-7 + i * 0.04) for i in range(140)]  # 1e-7 .. ~3e-2
+    wiggle = [0.162, 0.169, 0.161, 0.160, 0.164]
+    losses = [
+        wiggle[i % 5] if lr < 5e-6 else 0.155 - 0.036 * (math.log10(lr) + 5.3)
+        for i, lr in enumerate(lrs)
+    ]
+    losses = [*losses[:-5], *(losses[-6] * (1.5 + k) for k in range(5))]
+    tips = suggest(lrs, losses)
+    assert tips["suggested"] == pytest.approx(tips["min_loss_lr"] / 10)
+    assert tips["suggested"] > 5e-4
+
+
 @pytest.mark.parametrize(
     "override, says",
     [

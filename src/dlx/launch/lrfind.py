@@ -152,6 +152,23 @@ def range_test(
     return {"lrs": lrs, "losses": losses, "raw_losses": raw, "stopped": reason}
 
 
+def _fall_start(loss, i_min: int) -> int:
+    """Where the loss starts to fall for real: the first point a tenth of the way from its
+    starting level down to its minimum. Before it the curve is flat, and its wiggles (batch to
+    batch noise, a regression's MSE above all) are no descent: a "steepest" point there
+    suggested 1.7e-07 on the lecture's function, where nothing moves."""
+    import numpy as np
+
+    skip = max(1, len(loss) // 20)  # the first points are dominated by the running average's start
+    start = float(np.median(loss[: max(3, len(loss) // 10)]))
+    drop = start - float(loss[i_min])
+    if drop <= 0:
+        return skip
+    below = np.nonzero(loss[: i_min + 1] < start - 0.1 * drop)[0]
+    lo = int(below[0]) - 1 if len(below) else skip
+    return max(skip, min(lo, i_min - 3))  # a cliff: the last points before the minimum
+
+
 def suggest(lrs: list[float], losses: list[float]) -> dict[str, float | None]:
     """The lr where the smoothed loss falls fastest (per log-lr) before its minimum, but at most
     the minimum's lr / 10 (the classic rule of thumb, also the fallback on short curves)."""
@@ -163,14 +180,18 @@ def suggest(lrs: list[float], losses: list[float]) -> dict[str, float | None]:
     i_min = int(np.argmin(loss))
     min_lr = float(lr[i_min])
     steepest = None
-    skip = max(1, len(lr) // 20)  # the first points are dominated by the running average's start
-    if i_min - skip >= 3:
-        grad = np.gradient(loss[skip : i_min + 1], np.log(lr[skip : i_min + 1]))
-        steepest = float(lr[skip + int(np.argmin(grad))])
+    lo = _fall_start(loss, i_min)
+    if i_min - lo >= 3:
+        grad = np.gradient(loss[lo : i_min + 1], np.log(lr[lo : i_min + 1]))
+        steepest = float(lr[lo + int(np.argmin(grad))])
     # A curve that falls off a cliff has its steepest point at the minimum itself: the edge of
     # divergence (SGD on digits: a suggestion of 1.4 that never trains). Never suggest closer
     # than 10x below where the loss bottoms out.
-    suggested = min(steepest, min_lr / 10) if steepest is not None else min_lr / 10
+    # Nor more than 100x below it: a curve that falls slowly over many decades (a regression's
+    # MSE under Adam) is steepest where training had barely begun, not where the lr works.
+    suggested = min_lr / 10
+    if steepest is not None and min_lr / 100 <= steepest < suggested:
+        suggested = steepest
     return {
         "suggested": suggested,
         "steepest": steepest,
@@ -313,7 +334,8 @@ def _say(out: Path, curve: dict[str, Any], tips: dict[str, Any], rest: list[str]
         if tips["steepest"] == tips["suggested"]:
             how = "steepest descent of the loss"
         elif tips["steepest"] is not None:
-            how += f"; the steepest descent, {tips['steepest']:.3g}, is too close to the minimum"
+            where = "close to" if tips["steepest"] > tips["suggested"] else "far below"
+            how += f"; the steepest descent, {tips['steepest']:.3g}, is too {where} the minimum"
         console.print(
             f"suggested [bold]opt.lr={tips['suggested']:.3g}[/] ({how}); the loss was lowest at "
             f"lr {tips['min_loss_lr']:.3g} (/10 = {tips['min_loss_lr_div10']:.3g})"
