@@ -107,6 +107,17 @@ def test_the_image_size_is_part_of_the_key_and_a_matching_size_is_not_resized(tm
     assert d32.in_shape == (3, 32, 32) and len(caches(root)) == 2
 
 
+def test_image_size_auto_is_the_median_shorter_side_capped_at_64_and_said(tmp_path, capsys):
+    """A folder of ~20x26 images trains at 22x22 by default, not upscaled to 64x64."""
+    d = build(write_folder(tmp_path / "small"), "data.image_size=auto")
+    assert d.in_shape == (3, 22, 22)  # shorter sides 20..24: the median is 22
+    assert (
+        "data.image_size=auto: 22 (the median shorter side of 20 sampled" in capsys.readouterr().out
+    )
+    big = build(write_folder(tmp_path / "big", per_class=3, size=(90, 100)), "data.image_size=auto")
+    assert big.in_shape == (3, 64, 64)
+
+
 def test_two_runs_started_together_share_one_valid_cache(tmp_path):
     root = write_folder(tmp_path / "pets", per_class=700, size=(12, 14))  # 1,400: a decode pool
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}

@@ -112,7 +112,9 @@ RULES: dict[str, tuple[Check, str]] = {
     "data.limit": _rule(lambda v: v is None or positive_int(v), "null or an integer >= 1"),
     "data.val_fraction": _rule(fraction, "a number in (0, 1)"),
     "data.test_fraction": _rule(fraction, "a number in (0, 1)"),
-    "data.image_size": _rule(lambda v: v is None or positive_int(v), "null or an integer >= 1"),
+    "data.image_size": _rule(
+        lambda v: v is None or v == "auto" or positive_int(v), "null, auto or an integer >= 1"
+    ),
     "data.n_points": _rule(lambda v: _int(v) and v >= 16, "an integer >= 16"),
     "data.noise": _rule(nonneg, "a number >= 0"),
     "data.n_samples": _rule(

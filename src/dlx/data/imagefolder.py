@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 
 from dlx.data import DataBundle
 from dlx.data.augment import SampleAugment
+from dlx.data.autosize import resolve as resolve_size
 from dlx.data.splits import channel_stats, configured_stats, split_indices
 from dlx.errors import UserError
 
@@ -171,13 +172,13 @@ def load(cfg: Any, seed: int, min_size: int | None = None) -> DataBundle:
     if not cfg.get("image_size"):
         raise UserError(
             "data=imagefolder needs `data.image_size` (the images are resized to it). "
-            "Allowed: an integer >= 1, e.g. 64, or 224 for ImageNet-sized inputs.",
+            "Allowed: auto, or an integer >= 1, e.g. 64, or 224 for ImageNet-sized inputs.",
             key="data.image_size",
         )
     mode = _choice(cfg, "cache", CACHE_MODES)
     policy = _choice(cfg, "bad_files", BAD_FILES)
-    size = max(int(cfg.image_size), min_size or 0)
     classes, files = scan(root)
+    size = max(resolve_size(cfg, root, files), min_size or 0)  # `auto`: from the images
     if mode == "none":
         return _uncached(cfg, root, classes, files, size, seed, policy)
     return _cached(cfg, root, classes, files, size, seed, mode, policy)

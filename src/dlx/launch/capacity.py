@@ -41,7 +41,7 @@ def _shape(data: Any, min_size: int | None) -> tuple[tuple[int, ...], int | None
             return None  # refused later with its own message
         root = Path(str(data.get("root") or "."))
         classes = sum(1 for p in root.iterdir() if p.is_dir()) if root.is_dir() else 2
-        s = max(int(size), min_size or 0)
+        s = max(64 if size == "auto" else int(size), min_size or 0)  # auto: at most 64
         return (3, s, s), max(classes, 2)
     if name not in NATIVE or not target.startswith("dlx.data."):
         return None
