@@ -8,7 +8,7 @@ import math
 import re
 
 from conftest import FAST, read_metrics, run_dlx
-from dlx.launch.entry import preflight
+from dlx.launch.preflight import passes_preflight, preflight
 from dlx.tracking.baselines import loss_baselines
 from dlx.tracking.diagnostics import diagnose
 
@@ -27,7 +27,10 @@ def curves(train_loss, val_loss, train_acc=None, val_acc=None) -> list[dict]:
 
 
 def judge(overrides, history, task="classification", status="completed", **kw):
-    return diagnose(history, task, status, cfg=preflight(overrides), overrides=overrides, **kw)
+    cfg = preflight(overrides)
+    return diagnose(
+        history, task, status, cfg=cfg, overrides=overrides, check=passes_preflight, **kw
+    )
 
 
 def numbers_in(text: str) -> list[str]:
