@@ -37,6 +37,7 @@ def test_lr_find_suggests_an_lr_and_logs_the_curve_in_its_own_folder(tmp_path, m
     assert f"opt.lr={result['suggested']:.3g}" in text
     tags = all_tags(out)
     assert "lr_find" in tags["images"], "the loss-vs-lr figure"
+    assert (out / "lr_find.png").is_file(), "and as a PNG, for a report without TensorBoard"
     scalars = scalar_tags(out)
     assert len(scalars["lr_find/loss"]) == len(lrs) and len(scalars["lr_find/lr"]) == len(lrs)
 

@@ -175,41 +175,7 @@ def sweep(
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
-@app.command("eval")
-def eval_(
-    run_dir: str = typer.Argument(..., metavar="RUN_DIR", help="A run folder (outputs/DATE/TIME)."),
-    checkpoint: str | None = typer.Option(
-        None, "--checkpoint", show_default=False, help="best | last (default: what its test used)"
-    ),
-    split: str = typer.Option("test", "--split", help="test | val"),
-    device: str | None = typer.Option(
-        None,
-        "--device",
-        show_default=False,
-        help="auto | cpu | cuda | mps (default: the run's own device)",
-    ),
-    config_dir: str | None = typer.Option(
-        None,
-        "--config-dir",
-        metavar="DIR",
-        help="The --config-dir the run was trained with: its targets may be built again.",
-    ),
-    trust_config: bool = typer.Option(False, TRUST_FLAG, help=TRUST_HELP),
-) -> None:
-    """Reload a run's own config and checkpoint; print metrics, write eval.json."""
-    try:
-        from dlx.runs.evaluate import run_eval
-
-        run_eval(
-            run_dir,
-            checkpoint=checkpoint,
-            split=split,
-            device=device,
-            config_dir=config_dir,
-            trust_config=trust_config,
-        )
-    except UserError as exc:
-        _fail(exc)
+app.command("eval")(use.eval_)  # in cli/use.py with predict and export
 
 
 @app.command()

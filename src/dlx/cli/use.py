@@ -99,6 +99,51 @@ def export(
         _fail(exc)
 
 
+def eval_(
+    run_dir: str = RUN_ARG,
+    checkpoint: str | None = typer.Option(
+        None, "--checkpoint", show_default=False, help="best | last (default: what its test used)"
+    ),
+    split: str | None = typer.Option(
+        None,
+        "--split",
+        show_default=False,
+        help="test | val (default test); with --data-root also all (the default there)",
+    ),
+    device: str | None = typer.Option(
+        None,
+        "--device",
+        show_default=False,
+        help="auto | cpu | cuda | mps (default: the run's own device)",
+    ),
+    data_root: str | None = typer.Option(
+        None,
+        "--data-root",
+        metavar="DIR",
+        help="Evaluate on another image folder with the same classes (a new test set, or "
+        "the training folder moved).",
+    ),
+    config_dir: str | None = _config_dir(),
+    trust_config: bool = typer.Option(False, TRUST_FLAG, help=TRUST_HELP),
+) -> None:
+    """Reload a run's own config and checkpoint; print metrics and what the model gets wrong
+    (per class, confused pairs, top losses, Grad-CAM: PNGs in the run folder), write eval.json."""
+    try:
+        from dlx.runs.evaluate import run_eval
+
+        run_eval(
+            run_dir,
+            checkpoint=checkpoint,
+            split=split,
+            device=device,
+            config_dir=config_dir,
+            trust_config=trust_config,
+            data_root=data_root,
+        )
+    except UserError as exc:
+        _fail(exc)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(predict)
     app.command()(export)

@@ -311,7 +311,7 @@ def _record(out: Path, cfg: Any, curve: dict[str, Any], result: dict[str, Any]) 
             logx=True,
             mark_x=tips["suggested"],
         )
-        tracker.figure("lr_find", fig)
+        tracker.figure("lr_find", fig, png="lr_find.png")
     line = (
         f"suggested opt.lr = {tips['suggested']:.3g}"
         if tips["suggested"]

@@ -3,8 +3,10 @@
 The model and data are rebuilt from the run's own `.hydra/config.yaml` by the training
 code (`training.loop.build`), the weights come from its checkpoint, and the metrics from
 the same `evaluate` the run used, so `dlx eval` on the test split reproduces the run's own
-test metric. It adds what a single number hides: a per-class table and a confusion
-matrix (classification) or the fit against the true function (regression).
+test metric. It adds what a single number hides: per-class scores, the confusion matrix,
+the most-confused pairs, the top-loss images and Grad-CAM (classification, `runs/mistakes.py`)
+or the fit against the true function (regression), in TensorBoard and as PNG files.
+`--data-root DIR` evaluates on another image folder with the run's classes (`runs/dataroot.py`).
 """
 
 from __future__ import annotations
@@ -56,36 +58,14 @@ def predict_split(model, loader, device) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cat(outs), torch.cat(ys)
 
 
-def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Counts, rows: true class, columns: predicted class."""
-    index = target.long() * num_classes + pred.long()
-    return torch.bincount(index, minlength=num_classes * num_classes).reshape(
-        num_classes, num_classes
-    )
-
-
-def per_class(matrix: torch.Tensor, classes: list[str]) -> list[dict[str, Any]]:
-    """Precision, recall, F1 and support per class from a confusion matrix."""
-    m = matrix.double()
-    tp, support, predicted = m.diag(), m.sum(1), m.sum(0)
-    rows = []
-    for i, name in enumerate(classes):
-        p = (tp[i] / predicted[i]).item() if predicted[i] else 0.0
-        r = (tp[i] / support[i]).item() if support[i] else 0.0
-        f1 = 2 * p * r / (p + r) if p + r else 0.0
-        rows.append(
-            {"class": name, "precision": p, "recall": r, "f1": f1, "support": int(support[i])}
-        )
-    return rows
-
-
 def run_eval(
     run_dir: str | Path,
     checkpoint: str | None = None,
-    split: str = "test",
+    split: str | None = None,
     device: str | None = None,
     config_dir: str | None = None,
     trust_config: bool = False,
+    data_root: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate RUN_DIR's checkpoint on a split; print, write eval.json, log to TensorBoard.
 
@@ -94,17 +74,24 @@ def run_eval(
     trained on a GPU on a machine without one. The folder is opened by
     `launch.reopen.open_run`: its config is checked before anything is built from it (only
     what dlx ships, the targets of `config_dir`, or everything with `trust_config`). A
-    read-only run folder is evaluated and nothing written.
+    read-only run folder is evaluated and nothing written. `data_root`: another image folder
+    with the run's classes (`runs/dataroot.py`); `split` then defaults to `all` (every image).
     """
     from dlx.data.loader import make_loader
     from dlx.launch.reopen import open_run
     from dlx.tracking.console import console
     from dlx.training.loop import evaluate
 
-    _checked(checkpoint, split)
+    split = split or ("all" if data_root else "test")
+    _checked(checkpoint, split, data_root)
     hint = "Evaluate it with `--device cpu` (or auto)."
     run = open_run(
-        run_dir, config_dir=config_dir, trust_config=trust_config, device=device, device_hint=hint
+        run_dir,
+        config_dir=config_dir,
+        trust_config=trust_config,
+        device=device,
+        device_hint=hint,
+        edit=_on_data_root(run_dir, data_root),
     )
     run_dir, cfg = run.path, run.cfg
     run_metrics, note = _run_metrics(run_dir)
@@ -114,14 +101,14 @@ def run_eval(
     if not writable:
         console.print(
             f"[yellow]note:[/] {run_dir} is read-only: the metrics are printed, eval.json and "
-            "the TensorBoard figure are not written"
+            "the figures are not written"
         )
     run_test = run_metrics.get("test") or {}
     checkpoint = checkpoint or run_test.get("checkpoint") or "best"
-    _checked(checkpoint, split)
+    _checked(checkpoint, split, data_root)
     path = _checkpoint_file(run_dir, checkpoint)
     b, epoch = _built(cfg, path)
-    dataset = b.data.test if split == "test" else b.data.val
+    dataset = _split(b, split)
     loader = make_loader(dataset, max(cfg.batch_size, 256), False, b.device)  # as in fit()
     metrics = evaluate(b.model, loader, b.loss_fn, b.data.task, b.device, cfg.precision)
     result: dict[str, Any] = {
@@ -132,14 +119,17 @@ def run_eval(
         "task": b.data.task,
         "metrics": metrics,
     }
-    if split == "test" and run_test.get("checkpoint") == checkpoint:
+    if data_root:
+        result["data_root"] = str(cfg.data.root)
+    elif split == "test" and run_test.get("checkpoint") == checkpoint:
         same = {k: run_test[k] for k in metrics if isinstance(run_test.get(k), (int, float))}
         diff = max((abs(metrics[k] - v) for k, v in same.items()), default=0.0)
         result["run_test"] = {"metrics": same, "max_abs_diff": diff}
-    _figures(b, dataset, loader, result, run_dir, writable, epoch)
+    stem = _stem(checkpoint, split, data_root)
+    _figures(b, dataset, loader, result, run_dir, writable, stem, epoch)
     # one file per checkpoint and split (a second eval of another split keeps the first);
     # eval.json is always the latest
-    out = run_dir / f"eval_{checkpoint}_{split}.json"
+    out = run_dir / f"{stem}.json"
     if writable:
         data = json.dumps(result, indent=2).encode()
         for path in (out, names.eval_json(run_dir)):
@@ -148,16 +138,50 @@ def run_eval(
     return result
 
 
-def _checked(checkpoint: str | None, split: str) -> None:
+def _checked(checkpoint: str | None, split: str, data_root: str | None = None) -> None:
     if checkpoint is not None and checkpoint not in CHECKPOINTS:
         raise UserError(
             f"`--checkpoint {checkpoint}`: unknown checkpoint. Allowed: {' | '.join(CHECKPOINTS)}.",
             key="--checkpoint",
         )
-    if split not in SPLITS:
+    allowed = (*SPLITS, "all") if data_root else SPLITS
+    if split not in allowed:
+        more = " (all: with --data-root)" if split == "all" else ""
         raise UserError(
-            f"`--split {split}`: unknown split. Allowed: {' | '.join(SPLITS)}.", key="--split"
+            f"`--split {split}`: unknown split{more}. Allowed: {' | '.join(allowed)}.",
+            key="--split",
         )
+
+
+def _on_data_root(run_dir, data_root: str | None):
+    """open_run's `edit`: the config pointed at --data-root (classes checked first)."""
+    if not data_root:
+        return None
+
+    def edit(cfg):
+        from dlx.infer.model import read_card
+        from dlx.runs.dataroot import apply_data_root
+
+        apply_data_root(cfg, data_root, Path(run_dir), read_card(Path(run_dir)))
+        return cfg
+
+    return edit
+
+
+def _split(b, split: str):
+    if split == "all":
+        from dlx.runs.dataroot import whole
+
+        return whole(b.data)
+    return b.data.test if split == "test" else b.data.val
+
+
+def _stem(checkpoint: str, split: str, data_root: str | None) -> str:
+    """eval_best_test; with --data-root, the folder's name too: eval_best_newset_all."""
+    if not data_root:
+        return f"eval_{checkpoint}_{split}"
+    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(data_root).name)
+    return f"eval_{checkpoint}_{name or 'data'}_{split}"
 
 
 def _checkpoint_file(run_dir: Path, checkpoint: str) -> Path:
@@ -186,25 +210,20 @@ def _built(cfg, path: Path):
     return b, int((state.get("run") or {}).get("epoch", 0))
 
 
-def _figures(b, dataset, loader, result, run_dir: Path, writable: bool, epoch: int) -> None:
-    """The metrics, and the confusion matrix (classification) or the fit figure (regression),
-    in the run's own TensorBoard run; the per-class table into `result`."""
+def _figures(b, dataset, loader, result, run_dir: Path, writable: bool, stem: str, epoch: int):
+    """Classification: what it gets wrong (runs/mistakes.py); regression: the fit figure.
+    In the run's own TensorBoard run and as PNGs in the run folder."""
     from dlx.tracking.tensorboard import Tracker
 
-    split = result["split"]
     tracker = Tracker(run_dir, enabled=writable)  # appends to the run's own TensorBoard run
-    tracker.scalars({f"eval/{split}/{k}": v for k, v in result["metrics"].items()}, epoch)
+    tag = stem.removeprefix(f"eval_{result['checkpoint']}_")
+    tracker.scalars({f"eval/{tag}/{k}": v for k, v in result["metrics"].items()}, epoch)
     if b.data.task == "classification":
-        outputs, targets = predict_split(b.model, loader, b.device)
-        classes = b.data.classes or [str(i) for i in range(b.data.num_classes)]
-        matrix = confusion_matrix(outputs.argmax(1), targets, len(classes))
-        result.update(
-            classes=classes, confusion_matrix=matrix.tolist(), per_class=per_class(matrix, classes)
-        )
-        from dlx.tracking.figures import confusion_figure
+        from dlx.runs.mistakes import analyse
 
-        tracker.figure(
-            f"confusion_matrix/{split}", confusion_figure(matrix.numpy(), classes), epoch
+        outputs, targets = predict_split(b.model, loader, b.device)
+        result.update(
+            analyse(b.model, b.data, dataset, outputs, targets, b.device, tracker, stem, tag, epoch)
         )
     elif b.data.true_fn is not None:
         from dlx.tracking.figures import fit_figure
@@ -219,7 +238,7 @@ def _figures(b, dataset, loader, result, run_dir: Path, writable: bool, epoch: i
             xs.squeeze(1),
             ys.squeeze(1),
         )
-        tracker.figure(f"fit/{split}", fig, epoch)
+        tracker.figure(f"fit/{tag}", fig, epoch, png=f"{stem}_fit.png")
     tracker.close()
 
 
@@ -250,6 +269,9 @@ def print_result(result: dict[str, Any], out: Path | None) -> None:
                 str(r["support"]),
             )
         console.print(table)
+        from dlx.runs.mistakes import print_mistakes
+
+        print_mistakes(result, console)
     if out is not None:
         console.print(
             f"written: {out}  (figure in TensorBoard: dlx board {Path(result['run']).parent})"

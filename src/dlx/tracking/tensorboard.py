@@ -68,6 +68,7 @@ class Tracker:
     ) -> None:
         """`purge_step`: a resumed run hides the events the interrupted one wrote at steps >= it."""
         self.enabled = enabled
+        self.log_dir = Path(log_dir)
         self.writer = None
         if enabled:
             from torch.utils.tensorboard import SummaryWriter
@@ -86,7 +87,14 @@ class Tracker:
         if self.writer:
             self.writer.add_text(tag, text, step)
 
-    def figure(self, tag: str, fig, step: int = 0) -> None:
+    def figure(self, tag: str, fig, step: int = 0, png: str | None = None) -> None:
+        """The figure in TensorBoard; `png`: also a PNG file of that name in the run folder
+        (for a report without TensorBoard), written atomically, never through a link."""
+        if self.writer and png:
+            from dlx.record.atomic import atomic_path
+
+            with atomic_path(self.log_dir / png) as tmp:
+                fig.savefig(tmp, dpi=110)
         if self.writer:
             self.writer.add_figure(tag, fig, step, close=True)
         else:

@@ -113,7 +113,7 @@ def _fit_figure(run: Run) -> None:
         xt.squeeze(1),
         yt.squeeze(1),
     )
-    run.tracker.figure("fit", fig, run.state.epoch)
+    run.tracker.figure("fit", fig, run.state.epoch, png="fit.png")
 
 
 def knob_metrics(run: Run) -> dict[str, Any]:
