@@ -150,14 +150,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def stale_temp_files(folder: str | Path) -> list[Path]:
-    """The temp files a killed dlx writer left in `folder`: dlx's own names only (a `*.tmp`
-    of someone else's is never touched), regular files only."""
-    return [
-        p
-        for name in ATOMIC
-        for p in Path(folder).glob(f".{name}.*{TMP_SUFFIX}")
-        if p.is_file() and not p.is_symlink()
-    ]
+    """The temp files a killed dlx writer left in `folder` (`atomic_write`'s and
+    `atomic_path`'s): dlx's own names only (a `*.tmp` of someone else's is never touched),
+    regular files only."""
+    patterns = {f".{n}.*{TMP_SUFFIX}{tail}" for n in ATOMIC for tail in ("", Path(n).suffix)}
+    found = {p for pattern in patterns for p in Path(folder).glob(pattern)}
+    return sorted(p for p in found if p.is_file() and not p.is_symlink())
 
 
 def remove_stale_temp_files(folder: str | Path) -> list[Path]:
