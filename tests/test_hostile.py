@@ -1568,3 +1568,165 @@ def test_a_folder_name_ending_in_a_backslash_is_quoted_for_hydra():
     for value in ("/tmp/sweep\\", "it's", "a,b[c]", "x\\'y", "\\\\"):
         (o,) = OverridesParser.create().parse_overrides([f"hydra.sweep.dir={quote(value)}"])
         assert o.value() == value
+
+
+# ---- image folders: links, shapes, the cache's description, names from disk
+
+
+EVIL_CLASS = "\x1b]0;x\x07[red]cat"
+
+
+def _imagefolder_cfg(root: Path, **extra: Any):
+    from dlx.config.rules import compose
+
+    over = [f"{k}={v}" for k, v in extra.items()]
+    return compose(["data=imagefolder", f"data.root={root}", "data.image_size=16", *over]).data
+
+
+def test_link_loops_end_and_every_image_is_taken_once(tmp_path):
+    """`ln -s . cats/loop` twice and a link into the other class: the scan ends, each file
+    once (control: os.walk(followlinks=True) repeats every image through the loops)."""
+    from dlx.data.imagefolder import scan
+    from test_imagefolder import write_folder
+
+    root = write_folder(tmp_path / "pets", per_class=4)
+    (root / "cats" / "loop").symlink_to(".")
+    (root / "cats" / "loop2").symlink_to("..")
+    (root / "dogs" / "leak").symlink_to(root / "cats")
+    seen = 0
+    for _, _, files in os.walk(root / "cats", followlinks=True):
+        seen += len(files)
+        if seen > 100:
+            break
+    assert seen > 100  # the control: the unguarded walk goes on and on
+    classes, files = scan(root)
+    assert classes == ["cats", "dogs"] and len(files) == 8
+    assert sorted(label for _, label, *_ in files) == [0] * 4 + [1] * 4
+
+
+def test_a_sigterm_during_the_scan_stops_it(tmp_path):
+    from dlx.data.imagefolder import scan
+    from dlx.training import signals
+    from test_imagefolder import write_folder
+
+    root = write_folder(tmp_path / "pets", per_class=2)
+    with signals.StopRequested() as stop:
+        stop.requested = True  # what the first SIGTERM sets
+        with pytest.raises(KeyboardInterrupt):
+            scan(root)
+
+
+def test_a_2_kb_image_of_2000000_by_1_pixels_is_a_bad_file_not_gigabytes(tmp_path):
+    import resource
+
+    from dlx.data.cache import decode, header_problem
+    from test_imagefolder import _png_header_only, write_folder
+
+    root = write_folder(tmp_path / "pets", per_class=4)
+    wide = root / "cats" / "wide.png"
+    _png_header_only(wide, 2_000_000, 1)
+    assert wide.stat().st_size < 2048
+    w, h, size = 2_000_000, 1, 16
+    assert (size * w // h) * size * 3 > 1 << 30  # the control: the resize it would have made
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert "aspect ratio" in header_problem(str(wide))
+    with pytest.raises(ValueError, match="aspect ratio"):
+        decode(str(wide), 16)
+    from dlx.data.imagefolder import load
+
+    data = load(_imagefolder_cfg(root), 0)
+    assert any("wide.png" in n and "aspect ratio" in n for n in data.notes)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 300
+
+
+def test_an_edited_cache_description_is_not_trusted_and_killed_builds_are_cleaned(tmp_path):
+    """Editing `kept` would relabel every image: the cache is checked against the files and
+    built again; a killed build's temp files go, a user's own *.tmp stays."""
+    from dlx.data.imagefolder import load
+    from test_imagefolder import write_folder
+
+    root = write_folder(tmp_path / "pets", per_class=6)
+    first = load(_imagefolder_cfg(root), 0)
+    (meta,) = root.glob(".dlx-cache-*.json")
+    saved = json.loads(meta.read_text())
+    saved["kept"] = saved["kept"][1:] + [len(saved["kept"])]  # shifted by one: relabelled
+    saved["bad"], saved["files"] = [], len(saved["kept"]) + 1
+    meta.write_text(json.dumps(saved))
+    stale = root / f"{meta.stem}.u8.abc123.tmp"
+    stale.write_bytes(b"half")
+    mine = root / "notes.tmp"
+    mine.write_text("the user's own\n")
+    again = load(_imagefolder_cfg(root), 0)
+    assert json.loads(meta.read_text())["kept"] == list(range(12))
+    assert not stale.exists() and mine.exists()
+    x1, y1 = first.test.batch(slice(0, 4)) if hasattr(first.test, "batch") else (None, None)
+    x2, y2 = again.test.batch(slice(0, 4)) if hasattr(again.test, "batch") else (None, None)
+    assert (x1 is None) or (torch_equal(x1, x2) and torch_equal(y1, y2))
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))
+
+
+def test_eval_reads_a_folder_named_root_but_never_writes_there(tmp_path, monkeypatch):
+    """A run config's data.root: read for the eval, but the decode cache goes to the user's
+    cache dir (and nothing old is pruned in the named folder)."""
+    from dlx.data.imagefolder import load
+    from dlx.data.roots import resolve_data_root
+    from dlx.errors import UserError
+    from test_imagefolder import write_folder
+
+    root = write_folder(tmp_path / "theirs", per_class=4)
+    (root / ".dlx-cache-s16-old.u8").write_bytes(b"not ours to delete")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cachehome"))
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create({"data": OmegaConf.to_container(_imagefolder_cfg(root))})
+    before = snapshot(root)
+    resolve_data_root(cfg)
+    load(cfg.data, 0)
+    assert snapshot(root) == before
+    assert list((tmp_path / "cachehome" / "dlx").glob("imagefolder-theirs-*.u8"))
+    cfg.data.root = str(tmp_path / "moved")
+    with pytest.raises(UserError, match="--data-root"):
+        resolve_data_root(cfg)
+    resolve_data_root(cfg, str(root))
+    assert cfg.data.root == str(root)
+
+
+def test_a_class_folder_with_escape_codes_is_shown_escaped_on_a_terminal(tmp_path):
+    """`dlx train` and `dlx eval` on a folder whose class is named ESC]0;x BEL[red]cat: the
+    screen (pyte) gets no title change and no colour from it; the name shows escaped."""
+    pyte = pytest.importorskip("pyte")
+    pytest.importorskip("pexpect")
+    from test_imagefolder import write_folder
+    from test_terminal import dlx
+
+    root = write_folder(tmp_path / "evil", per_class=8, classes=(EVIL_CLASS, "dog"))
+    (root / "dog" / "bad\x1b[2J.png").write_bytes(b"")
+    run = tmp_path / "run"
+    args = ["data=imagefolder", f"data.root={root}", "data.image_size=16", "epochs=1"]
+    for argv in (["train", *args, f"hydra.run.dir={run}"], ["eval", str(run)]):
+        term = dlx(*argv, cwd=tmp_path)
+        titles: list[str] = []
+        term.screen.set_title = titles.append  # an OSC 0 would call this
+        assert term.wait() == 0, term.text()
+        assert not titles, titles
+        shown = term.text()
+        assert "\\x1b" in shown
+        reds = [
+            ch
+            for line in term.screen.buffer.values()
+            for ch in line.values()
+            if ch.fg == "red" and ch.data.strip()
+        ]
+        assert "cat" not in "".join(reds)
+    assert "\\x1b]0;x\\x07[red]cat" in shown  # the eval's per-class table
+    control = pyte.Screen(40, 3)  # the control: the raw name does retitle a terminal
+    seen: list[str] = []
+    control.set_title = seen.append
+    pyte.ByteStream(control).feed(EVIL_CLASS.encode())
+    assert seen == ["x"]

@@ -26,9 +26,12 @@ from typing import Any
 
 import numpy as np
 
+from dlx.errors import UserError
+
 VERSION = 1  # bump when the stored layout or the decode changes
 CHUNK = 64  # images per task sent to a decode process
 SERIAL_BELOW = 1024  # fewer images: decoded in this process (a pool costs more than it saves)
+MAX_ASPECT = 50  # wider (or taller) images are refused: their resize would be unbounded
 
 
 # ---------------------------------------------------------------------------- one image
@@ -43,6 +46,7 @@ def decode(path: str, size: int) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(path) as img:
+            _check_shape(img.size)  # from the header, before a pixel is decoded
             img.load()  # the whole file: a truncated image fails here, not in an epoch
             img = img.convert("RGB")
     w, h = img.size
@@ -57,6 +61,14 @@ def decode(path: str, size: int) -> np.ndarray:
         top, left = int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
         img = img.crop((left, top, left + size, top + size))
     return np.ascontiguousarray(np.asarray(img, dtype=np.uint8).transpose(2, 0, 1))
+
+
+def _check_shape(size: tuple[int, int]) -> None:
+    """Refuse a shape whose resize would be huge however small the file: the shorter side
+    goes to `image_size`, so a 2,000,000 x 1 PNG (2 KB) would become 32,000,000 x 16."""
+    w, h = size
+    if min(w, h) < 1 or max(w, h) > MAX_ASPECT * min(w, h):
+        raise ValueError(f"{w}x{h} pixels: an aspect ratio beyond {MAX_ASPECT}:1")
 
 
 def problem(exc: BaseException) -> str:
@@ -78,7 +90,7 @@ def header_problem(path: str) -> str | None:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
-                img.size  # noqa: B018
+                _check_shape(img.size)
     except Exception as exc:  # noqa: BLE001 - any failure makes the file unusable
         return problem(exc)
     return None
@@ -122,14 +134,15 @@ def cache_key(root: Path, files: list[tuple[str, int, int, int]], size: int) -> 
     return h.hexdigest()[:20]
 
 
-def cache_dir(root: Path) -> tuple[Path, str]:
-    """Where the cache goes and its name prefix: the image folder itself when writable,
-    else ~/.cache/dlx (XDG_CACHE_HOME), named after the folder."""
-    if os.access(root, os.W_OK):
+def cache_dir(root: Path, in_root: bool = True) -> tuple[Path, str]:
+    """Where the cache goes and its name prefix: the image folder itself when writable (and
+    `in_root`), else ~/.cache/dlx (XDG_CACHE_HOME), named after the folder. A root named by
+    a run folder's config (eval, --resume) is never written: `in_root=False`."""
+    if in_root and os.access(root, os.W_OK):
         return root, ".dlx-cache-"
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dlx"
     tag = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:10]
-    return base, f"imagefolder-{root.name}-{tag}-"
+    return base, f"imagefolder-{root.name[:40]}-{tag}-"
 
 
 @dataclass
@@ -145,15 +158,25 @@ class Entry:
         stem = folder / f"{prefix}s{size}-{key}"
         return cls(Path(f"{stem}.u8"), Path(f"{stem}.json"), folder / f"{prefix}s{size}.lock")
 
-    def read_meta(self) -> dict[str, Any] | None:
-        """The description, if a complete cache is there (else None: build it)."""
+    def read_meta(self, paths: list[str], size: int) -> dict[str, Any] | None:
+        """The description, if a complete cache of exactly these files is there (else None:
+        build it). Nothing in it is trusted: its shape, `kept` and `bad` must match the files
+        the scan found, and a few stored images must equal their files decoded again (edited
+        `kept` entries would relabel every image)."""
         try:
-            meta = json.loads(self.meta.read_text())
-            n, c, h, w = meta["shape"]
-            if meta.get("version") != VERSION or self.pixels.stat().st_size != n * c * h * w:
+            if self.meta.is_symlink() or self.pixels.is_symlink():
                 return None
-            return meta
-        except (OSError, ValueError, KeyError, TypeError):
+            from dlx.data.cachecheck import consistent, spot_check
+            from dlx.record.read import load_json
+
+            meta = load_json(self.meta, 64 << 20)
+            if not consistent(meta, paths, size, VERSION):
+                return None
+            n, c, h, w = meta["shape"]
+            if self.pixels.stat().st_size != n * c * h * w:
+                return None
+            return meta if spot_check(self.pixels, meta["kept"], paths, size, decode) else None
+        except (OSError, ValueError, KeyError, TypeError, UserError):
             return None
 
 
@@ -276,10 +299,21 @@ def _readable(fd: int) -> None:
         os.fchmod(fd, 0o644 & ~umask)
 
 
+def remove_temp(folder: Path, prefix: str, size: int) -> None:
+    """The temp files a killed build left (dlx's own names, regular files only); call it
+    holding the lock, so no build of this size is running."""
+    for p in folder.glob(f"{prefix}s{size}-*.tmp"):
+        if p.is_file() and not p.is_symlink():
+            with contextlib.suppress(OSError):
+                p.unlink()
+
+
 def remove_stale(folder: Path, prefix: str, size: int, keep: Entry) -> None:
     """Older caches of this folder at this size (a file changed since): deleted. A run still
     reading one keeps its open mapping (POSIX)."""
     for p in folder.glob(f"{prefix}s{size}-*"):
+        if p.is_symlink() or not p.is_file():
+            continue
         if p not in (keep.pixels, keep.meta) and p.suffix in (".u8", ".json"):
             with contextlib.suppress(OSError):
                 p.unlink()

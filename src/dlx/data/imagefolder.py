@@ -27,11 +27,11 @@ from torch.utils.data import Dataset
 from dlx.data import DataBundle
 from dlx.data.augment import SampleAugment
 from dlx.data.autosize import resolve as resolve_size
+from dlx.data.scan import EXTENSIONS, scan  # noqa: F401 (scan: the walk, loops and links safe)
 from dlx.data.splits import channel_stats, configured_stats, split_indices
 from dlx.errors import UserError
 
 STATS_SAMPLE = 256  # training images read to measure the mean/std when the config gives none
-EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 CACHE_MODES = ("auto", "memory", "mmap", "none")
 BAD_FILES = ("skip", "refuse")
 SHOW_BAD = 3  # names listed when bad files are skipped
@@ -64,7 +64,12 @@ class ImageFiles(Dataset):
         try:
             pixels = torch.from_numpy(decode(path, self.size))
         except Exception as exc:  # noqa: BLE001 - the header check passed; the body did not
-            raise RuntimeError(f"{path}: {problem(exc)}") from None
+            raise UserError(
+                f"data=imagefolder: {path} is not a usable image ({problem(exc)}); with "
+                "data.cache=none only the headers are checked before training. Fix or remove "
+                "it, or use data.cache=auto (every image checked once, bad ones skipped).",
+                key="data.cache",
+            ) from None
         if self.finish.wants_pil:
             from PIL import Image
 
@@ -82,48 +87,6 @@ class ImageFiles(Dataset):
 # ---------------------------------------------------------------------------- the folder
 
 
-def scan(root: Path) -> tuple[list[str], list[tuple[str, int, int, int]]]:
-    """Class folders (sorted, hidden ones left out) and every image file in them as
-    (relative path, class, bytes, mtime_ns), sorted like torchvision's ImageFolder."""
-    where = (
-        f"`data.root` must be a folder with one sub-folder per class, e.g. {root}/cat/1.png, "
-        f"{root}/dog/2.jpg"
-    )
-    if not root.is_dir():
-        raise UserError(f"data=imagefolder: {root} is not a folder. {where}.", key="data.root")
-    with os.scandir(root) as it:
-        classes = sorted(e.name for e in it if e.is_dir() and not e.name.startswith("."))
-    if not classes:
-        raise UserError(f"data=imagefolder: {root} has no class folders. {where}.", key="data.root")
-    if len(classes) == 1:
-        raise UserError(
-            f"data=imagefolder: {root} has one class folder ({classes[0]}): a classifier needs "
-            f"at least 2 (with one, every prediction is right). {where}.",
-            key="data.root",
-        )
-    files: list[tuple[str, int, int, int]] = []
-    for label, name in enumerate(classes):
-        found = []
-        for dirpath, dirnames, filenames in os.walk(root / name, followlinks=True):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for f in sorted(filenames):
-                if f.lower().endswith(EXTENSIONS) and not f.startswith("."):
-                    path = os.path.join(dirpath, f)
-                    try:
-                        st = os.stat(path)
-                    except OSError:
-                        continue  # a broken link
-                    found.append((os.path.relpath(path, root), label, st.st_size, st.st_mtime_ns))
-        if not found:
-            raise UserError(
-                f"data=imagefolder: the class folder {root / name} has no images "
-                f"({', '.join(EXTENSIONS)}). {where}.",
-                key="data.root",
-            )
-        files.extend(sorted(found))
-    return classes, files
-
-
 def _choice(cfg: Any, key: str, allowed: tuple[str, ...]) -> str:
     value = str(cfg.get(key, allowed[0]))
     if value not in allowed:
@@ -138,8 +101,10 @@ def _say(message: str) -> None:
     """One line on the console and in train.log (rank 0 of a multi-process job only)."""
     if os.environ.get("RANK", "0") != "0":
         return
+    from dlx.record.text import plain_text
     from dlx.tracking.console import console, log
 
+    message = plain_text(message, 20000)  # file and class names: control characters escaped
     console.print(message, soft_wrap=True, markup=False, highlight=False)
     log.info(message)
 
@@ -275,18 +240,19 @@ def _cached(cfg, root, classes, files, size, seed, mode, policy) -> DataBundle:
     from dlx.data import cache
     from dlx.data import pixels as pixels_mod
 
-    folder, prefix = cache.cache_dir(root)
+    folder, prefix = cache.cache_dir(root, in_root=cfg.get("cache_in_root", True) is not False)
     entry = cache.Entry.at(folder, prefix, size, cache.cache_key(root, files, size))
-    meta = entry.read_meta()
+    paths = [str(root / rel) for rel, *_ in files]
+    meta = entry.read_meta(paths, size)
     how = f"reused (built {meta['built']})" if meta else ""
     if meta is None:
         n_workers = cache.workers(cfg.get("workers"))
         try:
             folder.mkdir(parents=True, exist_ok=True)
             with cache.locked(entry.lock, _say):
-                meta = entry.read_meta()  # another run may have filled it while this one waited
+                meta = entry.read_meta(paths, size)  # another run may have filled it meanwhile
                 if meta is None:
-                    paths = [str(root / rel) for rel, *_ in files]
+                    cache.remove_temp(folder, prefix, size)  # a killed build's
                     meta = cache.build(entry, paths, size, n_workers, _progress)
                     cache.remove_stale(folder, prefix, size, entry)
                     how = f"built now by {meta['workers']} process(es) in {meta['decode_s']} s"

@@ -61,6 +61,7 @@ def open_run(
     """
     from dlx.config.rules import validate
     from dlx.config.trust import load_run_config, refuse_symlinks
+    from dlx.data.roots import resolve_data_root
     from dlx.launch.capacity import check_capacity
 
     path = Path(run_dir)
@@ -78,6 +79,7 @@ def open_run(
     if edit is not None:
         cfg = edit(cfg)
     validate(cfg)  # a folder's config with a group missing, or values out of range
+    resolve_data_root(cfg)  # its data.root is read, never written there (data/roots.py)
     on = _device(cfg, device, device_hint)
     if not for_training and cfg.precision == "fp16" and on.type == "cpu":
         cfg.precision = "fp32"

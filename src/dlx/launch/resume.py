@@ -115,9 +115,11 @@ def resume(
 
 def _saved_choices(run_path: Path) -> dict[str, str]:
     """The run's config-group choices, from its .hydra/hydra.yaml (for display only)."""
+    from dlx.record.read import load_yaml
+
     hydra_yaml = names.hydra_yaml(run_path)
     try:
-        saved = OmegaConf.load(hydra_yaml) if hydra_yaml.is_file() else None
+        saved = OmegaConf.create(load_yaml(hydra_yaml)) if hydra_yaml.is_file() else None
         found = OmegaConf.select(saved, "hydra.runtime.choices", default=None) if saved else None
         return {
             str(k): str(v)

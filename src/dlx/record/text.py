@@ -26,20 +26,22 @@ def _escaped(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-def plain_text(value: Any, limit: int = 2000) -> str:
-    """`value` as one line with every control character escaped (no markup escaping: for
-    text that does not go through rich, e.g. a figure title or a log file)."""
+def plain_text(value: Any, limit: int = 2000, lines: bool = False) -> str:
+    """`value` with every control character escaped (no markup escaping: for text that does
+    not go through rich, e.g. a figure title or a log file). `lines`: newlines kept."""
     text = value if isinstance(value, str) else str(value)
     if len(text) > limit:
         text = text[:limit] + "..."
+    if lines:
+        return "\n".join(_CONTROL.sub(_escaped, part) for part in text.split("\n"))
     return _CONTROL.sub(_escaped, text)
 
 
-def safe_text(value: Any, limit: int = 2000) -> str:
+def safe_text(value: Any, limit: int = 2000, lines: bool = False) -> str:
     """`value` safe to print through rich: control characters escaped, markup escaped."""
     from rich.markup import escape
 
-    return escape(plain_text(value, limit))
+    return escape(plain_text(value, limit, lines))
 
 
 def has_control(value: str) -> bool:

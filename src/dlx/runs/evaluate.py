@@ -21,6 +21,7 @@ import torch
 from dlx.errors import UserError
 from dlx.record import names
 from dlx.record.atomic import write_bytes
+from dlx.record.text import safe_text
 
 CHECKPOINTS = ("best", "last")
 SPLITS = ("test", "val")
@@ -262,7 +263,7 @@ def print_result(result: dict[str, Any], out: Path | None) -> None:
             table.add_column(col, justify="left" if col == "class" else "right")
         for r in result["per_class"]:
             table.add_row(
-                r["class"],
+                safe_text(r["class"], 200),  # a class folder's name, from disk
                 f"{r['precision']:.3f}",
                 f"{r['recall']:.3f}",
                 f"{r['f1']:.3f}",

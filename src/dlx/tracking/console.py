@@ -134,8 +134,11 @@ class RunConsole:
 
     def warn(self, message: str) -> None:
         if self.enabled:
-            console.print(f"[yellow]warning:[/] {message}", soft_wrap=not console.is_terminal)
-            log.warning(message)
+            from dlx.record.text import plain_text, safe_text
+
+            shown = safe_text(message, 20000, True)  # names from disk: no markup, no escapes
+            console.print(f"[yellow]warning:[/] {shown}", soft_wrap=not console.is_terminal)
+            log.warning(plain_text(message, 20000, True))
 
     @contextmanager
     def live(self, epochs: int, steps_per_epoch: int):
@@ -317,9 +320,10 @@ def advice_lines(diag: dict[str, Any] | None, run_dir: str) -> list[tuple[str, l
 
 def error(message: str) -> None:
     """One clear message on stderr (the CLI exits 2 after it)."""
-    from rich.markup import escape
+    from dlx.record.text import safe_text
 
     # escaped: a message quotes what the user (or a run folder) wrote, e.g. `[/x]` or `[l2]`
+    # or a folder name holding terminal control characters (shown as \x1b)
     # on a terminal it wraps between words; through a pipe it stays one line per line
     wrap = not err_console.is_terminal
-    err_console.print(f"[bold red]Error:[/] {escape(message)}", soft_wrap=wrap)
+    err_console.print(f"[bold red]Error:[/] {safe_text(message, 20000, True)}", soft_wrap=wrap)

@@ -75,8 +75,11 @@ def fit_figure(x, y_true, y_pred, x_train=None, y_train=None):
 
 def confusion_figure(matrix, classes: Sequence[str]):
     """Classification: a confusion matrix with counts (rows: true, columns: predicted)."""
+    from dlx.record.text import plain_text
+
     plt = _plt()
     n = len(classes)
+    classes = [plain_text(c, 60).replace("$", r"\$") for c in classes]  # names from disk
     fig, ax = plt.subplots(figsize=(1 + 0.5 * n, 1 + 0.5 * n))
     ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(n), classes, rotation=90)
