@@ -1577,7 +1577,7 @@ EVIL_CLASS = "\x1b]0;x\x07[red]cat"
 
 
 def _imagefolder_cfg(root: Path, **extra: Any):
-    from dlx.config.rules import compose
+    from dlx.config.compose import compose
 
     over = [f"{k}={v}" for k, v in extra.items()]
     return compose(["data=imagefolder", f"data.root={root}", "data.image_size=16", *over]).data
