@@ -1730,3 +1730,267 @@ def test_a_class_folder_with_escape_codes_is_shown_escaped_on_a_terminal(tmp_pat
     control.set_title = seen.append
     pyte.ByteStream(control).feed(EVIL_CLASS.encode())
     assert seen == ["x"]
+
+
+# ---- dlx board: Host header (DNS rebinding), --host
+
+
+def test_board_host_check_refuses_foreign_host_names():
+    from dlx.cli.board import HostCheck
+
+    def app(environ, start_response):
+        start_response("200 OK", [])
+        return [b"runs"]
+
+    said: list[str] = []
+    guard = HostCheck(app)
+    for host, ok in [
+        ("127.0.0.1:6006", True),
+        ("localhost:6006", True),
+        ("[::1]:6006", True),
+        ("localhost", True),
+        ("evil.example:6006", False),
+        ("127.0.0.1.evil.example", False),
+        ("localhost.evil.example:6006", False),
+        ("", False),
+    ]:
+        said.clear()
+        body = guard({"HTTP_HOST": host}, lambda status, headers: said.append(status))
+        assert (body == [b"runs"]) is ok, host
+        assert said[0].startswith("200" if ok else "403"), host
+    assert app({}, lambda *a: None) == [b"runs"]  # the control: TensorBoard answers anyone
+
+
+def test_board_on_loopback_answers_local_host_names_only(tmp_path, finished):
+    import urllib.error
+    import urllib.request
+
+    from conftest import DLX
+
+    with socket_free() as port:
+        pass
+    out = tmp_path / "board.out"
+    with open(out, "w") as f:
+        proc = subprocess.Popen(
+            [*DLX, "board", str(finished.parent), "--port", str(port)],
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    try:
+        url = f"http://127.0.0.1:{port}/data/runs"
+        import time
+
+        deadline = time.time() + 120
+        while True:
+            assert proc.poll() is None, out.read_text()
+            try:
+                urllib.request.urlopen(url, timeout=5).read()
+                break
+            except OSError:
+                assert time.time() < deadline, out.read_text()
+                time.sleep(0.5)
+        rebound = urllib.request.Request(url, headers={"Host": f"attacker.example:{port}"})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(rebound, timeout=5)
+        assert err.value.code == 403
+    finally:
+        proc.send_signal(2)
+        proc.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def socket_free():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    yield port
+
+
+def test_board_host_must_be_an_address(tmp_path, capfd, monkeypatch):
+    (tmp_path / "outputs").mkdir()
+    code, out = run_inprocess(
+        ["board", "outputs", "--host", "$(touch x)"], tmp_path, {}, capfd, monkeypatch
+    )
+    assert code == 2 and "--host" in out and "Traceback" not in out
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("command", ["runs", "compare"])
+def test_names_from_metrics_json_reach_the_terminal_escaped(
+    command, finished, tmp_path, capfd, monkeypatch
+):
+    """`monitor` (dlx runs) and a config key (dlx compare) holding an OSC title sequence and
+    rich markup: shown escaped, never sent raw, never crashing a table."""
+    for name in ("a", "b"):
+        shutil.copytree(finished, tmp_path / "outputs" / name)
+    path = tmp_path / "outputs" / "b" / "metrics.json"
+    m = json.loads(path.read_text())
+    m["monitor"] = "val/\x1b]0;pwned\x07[/bold][link=http://x]loss"
+    m.setdefault("config", {})["\x1b[2Jkey[/bold]"] = 1
+    path.write_text(json.dumps(m, indent=2))
+    args = ["runs", "outputs", "--columns", "run,monitor,status"] if command == "runs" else []
+    if command == "compare":
+        args = ["compare", "outputs/a", "outputs/b"]
+    code, out = run_inprocess(args, tmp_path, {}, capfd, monkeypatch)
+    assert code == 0, out
+    assert "\x1b]0;" not in out and "\x1b[2J" not in out and "Traceback" not in out
+    assert "\\x1b" in out
+
+
+def test_sweep_files_are_never_written_through_a_planted_link(tmp_path):
+    """summary.csv and optimization_results.yaml of a sweep folder from elsewhere: a link
+    planted there is refused, the file it points at stays byte-identical (control: a plain
+    open() would have written through it)."""
+    from dlx.errors import UserError
+    from dlx.sweeps.summary import write_csv
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the user's own\n")
+    (tmp_path / "sweep").mkdir()
+    link = tmp_path / "sweep" / "summary.csv"
+    link.symlink_to(victim)
+    with pytest.raises(UserError, match="symbolic link"):
+        write_csv([], link)
+    assert victim.read_text() == "the user's own\n"
+    with open(link, "w") as f:  # the control
+        f.write("overwritten")
+    assert victim.read_text() == "overwritten"
+
+
+# ---- property-style: generated payloads at every position of a run and a sweep folder
+
+_CALLS = [
+    "os.system",
+    "builtins.exec",
+    "pathlib.Path.write_text",
+    "shutil.rmtree",
+    "subprocess.run",
+    "torch.save",
+    "webbrowser.open",
+    "dlx.data.digits.torch.save",
+]
+
+
+def _payload(rng, ctx: Ctx, depth: int = 0) -> Any:
+    """A random hostile value: a target (maybe nested in lists/dicts) or a resolver call."""
+    kind = rng.choice(["target", "target", "resolver", "nested"] if depth < 2 else ["target"])
+    if kind == "resolver":
+        name = rng.choice(["oc.env", "oc.decode", "oc.create", "oc.select", "now", "hydra"])
+        arg = rng.choice(["DLX_SECRET", "'{_target_: os.system}'", "HOME", "x"])
+        text = "${" + f"{name}:{arg}" + "}"
+        return rng.choice([text, f"pre{text}post", "${" + "a" * rng.randint(1, 9) + "}" + text])
+    if kind == "nested":
+        inner = _payload(rng, ctx, depth + 1)
+        return rng.choice([[inner], {"k" + str(rng.randint(0, 99)): inner}, [1, [inner]]])
+    node = {"_target_": rng.choice(_CALLS)}
+    if rng.random() < 0.5:
+        node["_args_"] = [str(ctx.new)]
+    if rng.random() < 0.5:
+        node["self"] = {"_target_": "pathlib.Path", "_args_": [str(ctx.sentinel)]}
+    return node
+
+
+def _positions(tree: Any, path: tuple = ()) -> list[tuple]:
+    out = []
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            out.append((*path, k))
+            out.extend(_positions(v, (*path, k)))
+    elif isinstance(tree, list):
+        for i, v in enumerate(tree):
+            out.append((*path, i))
+            out.extend(_positions(v, (*path, i)))
+    return out
+
+
+def _put(tree: Any, where: tuple, value: Any) -> None:
+    for step in where[:-1]:
+        tree = tree[step]
+    tree[where[-1]] = value
+
+
+def test_generated_payloads_anywhere_in_a_run_config_are_refused(finished, tmp_path):
+    """Every key and list position of a finished run's config.yaml, each with a seeded random
+    payload: refused (UserError, exit 2) before anything is built; the sentinels byte-identical."""
+    import random
+
+    from dlx.config.trust import load_run_config
+    from dlx.errors import UserError
+
+    rng = random.Random(24)
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    ctx = Ctx(tmp_path, run, tmp_path / "SENTINEL", tmp_path / "NEW", tmp_path / "o")
+    ctx.sentinel.write_text("keep me\n")
+    path = run / ".hydra" / "config.yaml"
+    original = yaml.safe_load(path.read_text())
+    positions = _positions(original)
+    assert len(positions) > 50
+    before = snapshot(tmp_path / "run" / "checkpoints")
+    for where in positions:
+        cfg = json.loads(json.dumps(original))
+        payload = _payload(rng, ctx)
+        _put(cfg, where, payload)
+        path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        with pytest.raises(UserError):
+            load_run_config(run)
+        assert ctx.sentinel.read_text() == "keep me\n" and not ctx.new.exists(), (where, payload)
+    assert snapshot(tmp_path / "run" / "checkpoints") == before
+
+
+def _override_text(v: Any) -> str:
+    from dlx.config.sweepcheck import _as_override
+
+    return _as_override(v)
+
+
+def test_generated_payloads_anywhere_in_a_sweep_folder_are_refused(tmp_path, capfd, monkeypatch):
+    """Each override of a sweep folder (task and search space), each as a fixed value, one
+    choice among harmless ones, or one value of a grid: a seeded random payload there is
+    refused (exit 2) before Hydra starts; the sentinels byte-identical."""
+    import random
+
+    import dlx.launch.hydra_app as hydra_app
+
+    monkeypatch.setattr(hydra_app, "run_hydra", lambda *a, **k: pytest.fail("accepted: ran"))
+    rng = random.Random(2424)
+    task = ["epochs=1", "opt.lr=0.1,0.01", "seed=1,2,3", "+model.extra=1"]
+    params = ["hydra.sweeper.params.batch_size=choice(32,64)"]
+    ctx = Ctx(tmp_path, tmp_path, tmp_path / "SENTINEL", tmp_path / "NEW", tmp_path / "o")
+    ctx.sentinel.write_text("keep me\n")
+    cases = 0
+    for i in range(len(task) + len(params)):
+        for form in ("fixed", "choice", "grid"):
+            hostile = _override_text(_payload(rng, ctx))
+            value = {
+                "fixed": hostile,
+                "choice": f"choice(1,{hostile},2)",
+                "grid": f"1,2,{hostile}",
+            }[form]
+            t, h = list(task), list(params)
+            if i < len(t):
+                t[i] = t[i].split("=")[0] + "=" + value
+            else:
+                h[0] = h[0].split("=")[0] + "=" + value
+            folder = tmp_path / f"s{i}{form}"
+            folder.mkdir()
+            saved = {
+                "hydra": {
+                    "overrides": {"task": ["hparams_search=optuna", *t], "hydra": h},
+                    "runtime": {"choices": {"hydra/sweeper": "optuna"}, "config_sources": []},
+                }
+            }
+            (folder / "multirun.yaml").write_text(yaml.safe_dump(saved))
+            before = snapshot(folder)
+            code, out = run_inprocess(
+                ["sweep", "--resume", str(folder)], tmp_path, {}, capfd, monkeypatch
+            )
+            assert code == 2, f"{value}\n{out}"
+            assert "Traceback" not in out and "multirun.yaml" in out, out
+            assert snapshot(folder) == before
+            assert ctx.sentinel.read_text() == "keep me\n" and not ctx.new.exists()
+            cases += 1
+    assert cases == 15

@@ -181,13 +181,14 @@ app.command("eval")(use.eval_)  # in cli/use.py with predict and export
 @app.command()
 def board(
     logdir: str = typer.Argument("outputs", metavar="LOGDIR", help="Folder of runs."),
-    port: int = typer.Option(6006, "--port", help="Port on 127.0.0.1."),
+    port: int = typer.Option(6006, "--port", help="Port to listen on."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address (default: this machine only)."),
 ) -> None:
     """Start TensorBoard on 127.0.0.1 (Ctrl-C stops it)."""
     try:
         from dlx.cli.board import serve
 
-        serve(logdir, port)
+        serve(logdir, port, host)
     except UserError as exc:
         _fail(exc)
     except KeyboardInterrupt:

@@ -102,7 +102,7 @@ def compare(run_dirs: list[str], out: str | None = "compare.png") -> dict[str, A
     held = held_locks()
     runs = [_load(a, held) for a in run_dirs]
     setups, keys = differing_runs(runs)
-    labels = [*keys]
+    labels = [printable(k) for k in keys]  # config keys from the folders' metrics.json
     cells = [[cell(s.get(k)) for k in keys] for s in setups]
     title = f"{len(keys)} config key{'s' * (len(keys) > 1)} differ"
     if not keys:

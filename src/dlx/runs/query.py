@@ -69,9 +69,12 @@ def text(v: Any) -> str:
 
 
 def printable(v: Any) -> str:
-    """Text for a terminal: control characters (escape sequences) from a folder shown as '?'."""
+    """Text for a terminal: control characters (escape sequences) from a folder shown escaped
+    (`\\x1b`, record.text.plain_text: the one rule for names from disk)."""
+    from dlx.record.text import plain_text
+
     s = v if isinstance(v, str) else text(v)
-    return s if s.isprintable() else "".join(c if c.isprintable() else "?" for c in s)
+    return s if s.isprintable() else plain_text(s)
 
 
 def cell(v: Any) -> str:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dlx.record.atomic import atomic_path
 from dlx.record.status import OK as OK_STATUSES
 
 REPEAT_KEYS = ("seed", "data.seed", "cv.fold")  # what varies between repeats of one config
@@ -172,7 +173,7 @@ def group(rows: list[dict[str, Any]], ok: Sequence[str], test_key: str) -> list[
 
 def write_groups_csv(groups: list[dict[str, Any]], test_key: str, path: Path) -> None:
     """groups.csv: one row a configuration, ranked; summary.csv keeps one row a trial."""
-    with open(path, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:  # never via a link
         w = csv.DictWriter(f, fieldnames=GROUP_FIELDS)
         w.writeheader()
         for g in groups:
@@ -218,9 +219,9 @@ def _finite(v: Any) -> bool:
 
 def print_groups(rows: list[dict[str, Any]], common: list[str], test: tuple[str, str]) -> list:
     """The ranked table of configurations (one per task); returns [(task label, best group)]."""
-    from rich.markup import escape
     from rich.table import Table
 
+    from dlx.record.text import safe_text as escape  # from disk: markup, control chars
     from dlx.tracking.console import console
 
     groups = group(rows, OK_STATUSES, test[1])
@@ -233,7 +234,7 @@ def print_groups(rows: list[dict[str, Any]], common: list[str], test: tuple[str,
         what = f"{task} " if len(tasks) > 1 else ""
         table = Table(
             title=f"sweep: {trials} {what}trials, {len(members)} configuration"
-            f"{'s' * (len(members) > 1)} ranked by mean {monitor}",
+            f"{'s' * (len(members) > 1)} ranked by mean {escape(monitor)}",
             title_justify="left",
         )
         table.add_column("#", justify="right", no_wrap=True)
@@ -267,8 +268,7 @@ def print_groups(rows: list[dict[str, Any]], common: list[str], test: tuple[str,
 
 def print_best(bests: list) -> None:
     """The best configuration (not its luckiest seed) and the command that trains it."""
-    from rich.markup import escape
-
+    from dlx.record.text import safe_text as escape  # from disk: markup, control chars
     from dlx.tracking.console import console
 
     for task, best in bests:
@@ -277,7 +277,7 @@ def print_best(bests: list) -> None:
         console.print(
             f"best {task + ' ' if task else ''}configuration: [bold]"
             f"{escape(' '.join(config) or '(the base config)')}[/] "
-            f"({best['monitor']} = {describe(best['values'])}, n={best['n']})"
+            f"({escape(best['monitor'])} = {describe(best['values'])}, n={best['n']})"
             + (f"; {tied} more within noise of it" if tied else ""),
             soft_wrap=True,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dlx.record.atomic import atomic_path, write_text
 from dlx.sweeps.study import load, storage_spec
 
 
@@ -38,9 +39,8 @@ def study_report(config, sweep_dir: Path) -> list[str]:
         except Exception as exc:  # e.g. every complete trial had the same params
             lines.append(f"parameter importances: not available ({exc})")
         else:
-            (Path(sweep_dir) / "param_importances.json").write_text(
-                json.dumps(importances, indent=2)
-            )
+            out = Path(sweep_dir) / "param_importances.json"
+            write_text(out, json.dumps(importances, indent=2))  # never through a link
             shown = ", ".join(f"{k} {v:.2f}" for k, v in importances.items())
             lines.append(f"parameter importances (Optuna): {shown or '-'}")
     if count[TrialState.COMPLETE] >= 1:
@@ -74,7 +74,8 @@ def history_figure(study, path: Path) -> None:
     if pruned:
         ax.scatter(*zip(*pruned, strict=True), marker="x", color="grey", label="pruned (last)")
         ax.legend()
-    ax.figure.savefig(path, dpi=100, bbox_inches="tight")
+    with atomic_path(path) as tmp:  # whole or not at all, never through a link
+        ax.figure.savefig(tmp, dpi=100, bbox_inches="tight")
     plt.close(ax.figure)
 
 
@@ -86,8 +87,9 @@ def write_results(study, name: str, spec: str, sweep_dir: Path) -> None:
         best = study.best_trial
     except ValueError:  # no trial completed
         return
-    OmegaConf.save(
-        OmegaConf.create(
+    write_text(
+        Path(sweep_dir) / "optimization_results.yaml",
+        OmegaConf.to_yaml(
             {
                 "name": "optuna",
                 "study": name,
@@ -97,5 +99,4 @@ def write_results(study, name: str, spec: str, sweep_dir: Path) -> None:
                 "best_value": best.value,
             }
         ),
-        Path(sweep_dir) / "optimization_results.yaml",
     )

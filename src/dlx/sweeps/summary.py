@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from dlx.record import names
 from dlx.record import status as st
+from dlx.record.atomic import atomic_path
 from dlx.record.metrics import read_metrics
 from dlx.sweeps.groups import objective_direction, reproduce_command, short_override
 
@@ -143,7 +144,7 @@ def rank(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
     """summary.csv: one row per trial, ranked; a spreadsheet opens it as is."""
-    with open(path, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:  # never via a link
         w = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
@@ -184,9 +185,9 @@ def _shown(params: list[str]) -> list[str]:
 
 def _trial_tables(rows: list[dict[str, Any]], common: list[str]) -> list:
     """One ranked table of trials per task; returns [(task label, best trial)]."""
-    from rich.markup import escape
     from rich.table import Table
 
+    from dlx.record.text import safe_text as escape  # from disk: markup, control chars
     from dlx.tracking.console import console
 
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -196,7 +197,7 @@ def _trial_tables(rows: list[dict[str, Any]], common: list[str]) -> list:
     for task, members in groups.items():
         monitor = next((r["monitor"] for r in members if r["monitor"]), "val/loss")
         what = f"{len(members)} {task} trials" if len(groups) > 1 else f"{len(rows)} trials"
-        table = Table(title=f"sweep: {what} ranked by {monitor}", title_justify="left")
+        table = Table(title=f"sweep: {what} ranked by {escape(monitor)}", title_justify="left")
         test_col, test_key = _test_column(members)
         for col in ("#", "trial", "overrides", "best val", test_col, "epochs", "status"):
             right = col not in ("trial", "overrides", "status")
@@ -226,14 +227,13 @@ def _trial_tables(rows: list[dict[str, Any]], common: list[str]) -> list:
 
 
 def _best_lines(bests: list) -> None:
-    from rich.markup import escape
-
+    from dlx.record.text import safe_text as escape  # from disk: markup, control chars
     from dlx.tracking.console import console
 
     for task, best in bests:
         label = f"best {task} trial" if task else "best trial"
         console.print(
-            f"{label}: [bold]{escape(best['trial'])}[/] ({best['monitor']} = "
+            f"{label}: [bold]{escape(best['trial'])}[/] ({escape(best['monitor'])} = "
             f"{_f(best['best_val'])}) in {escape(str(best['folder']))}",
             soft_wrap=True,
         )
@@ -245,8 +245,7 @@ def print_table(rows: list[dict[str, Any]], sweep_dir: Path, notes: list[str] = 
     """One ranked table per task (classification and regression trials are not comparable):
     of configurations (mean ± std) when some ran more than once, else of trials; then the
     failures, the best and how to rerun it."""
-    from rich.markup import escape
-
+    from dlx.record.text import safe_text as escape  # from disk: markup, control chars
     from dlx.sweeps.groups import has_repeats, print_best, print_groups
     from dlx.tracking.console import console
 

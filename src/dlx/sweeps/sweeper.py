@@ -27,6 +27,7 @@ from omegaconf import OmegaConf
 from dlx.errors import UserError
 from dlx.record import names
 from dlx.record import status as st
+from dlx.record.atomic import write_text
 from dlx.sweeps.groups import override_key
 from dlx.sweeps.repeats import outcome, repeat_extras, without_keys
 from dlx.sweeps.summary import folder_state, objective_direction, read_trial_metrics
@@ -62,7 +63,7 @@ def run_sweep(plugin, arguments: list[str]) -> list[Any]:
     sweep_dir.mkdir(parents=True, exist_ok=True)
     resume = bool(opts.get("resume"))
     if not (resume and (sweep_dir / names.MULTIRUN).is_file()):
-        OmegaConf.save(config, sweep_dir / names.MULTIRUN)
+        write_text(sweep_dir / names.MULTIRUN, OmegaConf.to_yaml(config))  # never via a link
     params = [f"{k}={v}" for k, v in (opts.get("params") or {}).items()] + list(arguments)
     pruner = _name(opts.get("pruner") or "none")
     monitor = OmegaConf.select(config, "early_stopping.monitor", default="val/loss")

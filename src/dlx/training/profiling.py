@@ -62,6 +62,14 @@ class StepProfiler:
         if device.type == "cuda":
             activities.append(ProfilerActivity.CUDA)
         self.sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+        if self.out_dir.is_symlink():  # a run folder from elsewhere: never write through it
+            from dlx.errors import UserError
+
+            raise UserError(
+                f"{self.out_dir} is a symbolic link; dlx never writes through a link in a run "
+                "folder. Remove it.",
+                key="profile",
+            )
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.prof = profile(
             activities=activities,
@@ -97,7 +105,9 @@ class StepProfiler:
             )
             return
         table = events.table(sort_by=self.sort, row_limit=15)
-        (self.out_dir / "top_ops.txt").write_text(table + "\n")
+        from dlx.record.atomic import write_text
+
+        write_text(self.out_dir / "top_ops.txt", table + "\n")
         traces = sorted(p.name for p in self.out_dir.glob("*.pt.trace.json"))
         self.console.print(
             f"profiler: top ops over {self.steps} steps (trace: {self.out_dir}/"
