@@ -52,6 +52,8 @@ def test_exploding_init_is_the_init_not_overfitting_and_he_comes_first():
     assert d["try"][0] == "dlx train model=mlp model.depth=5 model.init=he epochs=15"
     assert not any("aug=" in t or "reg=" in t for t in d["try"])
     assert "blind guess" in d["evidence"]
+    nums = numbers_in(d["evidence"])
+    assert len(nums) == len(set(nums)), d["evidence"]
 
 
 def test_regression_stuck_at_the_cubic_trend_is_not_a_good_fit():

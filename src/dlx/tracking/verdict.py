@@ -160,9 +160,11 @@ def read_verdict(
 def _judge(n: dict[str, Any], task: str, gradients: dict[str, str]):
     poor, poor_why = _poor(n, task)
     start = bad_start(n, gradients)
-    if poor or start is not None:
-        cause, why, remedies = start or underfit_cause(n, gradients)
-        return "underfitting", cause, [why] + ([poor_why] if poor_why else []), remedies
+    if start is not None:  # its evidence already says the loss stayed above a blind guess
+        return "underfitting", start[0], [start[1]], start[2]
+    if poor:
+        cause, why, remedies = underfit_cause(n, gradients)
+        return "underfitting", cause, [why, poor_why], remedies
     if _solved(n, task):
         return "good fit", None, [_solved_why(n, task)], []
     if _overfitting(n, task):
