@@ -1118,6 +1118,13 @@ TRIAL = lambda ctx: ["opt.lr=0.005", "aug.transforms=[" + write_file(ctx) + "]"]
 
 TRUST_CASES = [
     Case(
+        "train-group-choice-climbs-out",
+        TRAIN("model=../opt/adam"),
+        2,
+        ("model", "../opt/adam"),
+        needs="none",
+    ),
+    Case(
         "sweep-target-in-a-choice-beside-an-interval",
         SWEEP_RESUME,
         2,

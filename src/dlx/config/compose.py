@@ -50,6 +50,7 @@ def compose(
             "groups, laid out like dlx's (e.g. DIR/model/mine.yaml, then model=mine).",
             key="--config-dir",
         )
+    _refuse_climbing_choices(overrides)
     if config_dir:
         overrides = [f"hydra.searchpath=[file://{Path(config_dir).resolve()}]", *overrides]
     GlobalHydra.instance().clear()
@@ -105,6 +106,22 @@ def group_options(group: str, config_dir: str | None = None) -> list[str]:
     """The options of a config group (`conf/<group>/*.yaml`, plus a user's --config-dir)."""
     folders = [conf_dir() / group] + ([Path(config_dir) / group] if config_dir else [])
     return sorted({p.stem for folder in folders if folder.is_dir() for p in folder.glob("*.yaml")})
+
+
+def _refuse_climbing_choices(overrides: list[str]) -> None:
+    """`model=../opt/adam` would load another group's file as the model (exit 1 later): a
+    group's option is a name inside that group's folder, never a path out of it."""
+    import re
+
+    for o in overrides:
+        key, _, value = o.lstrip("+~").partition("=")
+        head = key.strip().split("@")[0].split("/")[0]
+        if (head in groups() or "/" in key) and re.search(r"(^|[/,(\[\s'\"])\.\.([/\\]|$)", value):
+            raise UserError(
+                f"`{o}`: a config group's option is a name in conf/{key.strip()}/ (or your "
+                "--config-dir), not a path out of it.",
+                key=key.strip(),
+            )
 
 
 @functools.cache

@@ -111,6 +111,7 @@ class Checker:
         self.user = user_targets(config_dir)
         self.groups = groups(config_dir)
         self.seen: set[tuple[str, str]] = set()
+        self.keys: set[str] = set()  # every key a trial of the sweep may set
 
     def key_of(self, o: Any) -> str:
         key = o.key_or_group
@@ -143,7 +144,7 @@ def check_sweep_overrides(
     `hydra.sweeper.params.KEY=...` as `KEY=...`), then the first trial's whole config composed
     and its targets checked (an interpolation can assemble a node). Returns the checker (the
     journal's trials go through it too)."""
-    from omegaconf import OmegaConf
+    from omegaconf import OmegaConf, open_dict
 
     from dlx.config.compose import compose
     from dlx.config.trust import _targets_in, allowed
@@ -159,7 +160,11 @@ def check_sweep_overrides(
             first.append(f"{o.get_key_element()}={_as_override(values[0])}")
         else:
             first.append(o.input_line)
-    cfg = compose(first, config_dir)
+    cfg = compose(first, config_dir, with_hydra=True)
+    space = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
+    checker.keys = {*(o.key_or_group for o in parsed), *(str(k) for k in space)}
+    with open_dict(cfg):
+        del cfg["hydra"]  # Hydra's own (its interpolations resolve only inside a run)
     try:
         tree = OmegaConf.to_container(cfg, resolve=True)
     except Exception as exc:  # noqa: BLE001 - an interpolation that does not resolve

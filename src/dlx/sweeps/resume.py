@@ -138,7 +138,7 @@ def resume_sweep(sweep_dir: str, config_dir: str | None = None) -> list[dict[str
         kept.append("hydra/sweeper=dlx_grid")
     checker = check_sweep_overrides(task, params, config_dir, str(saved))
     journal.hold_sweep_lock(path)  # from here on this process owns the folder
-    keys = {o.key_or_group for o in checker.check([*task, *params])}
+    keys = checker.keys  # the sweep's own keys, and its search preset's
     try:
         journal.check_journal(path / JOURNAL, path, checker, keys, _note)
     except UserError:
