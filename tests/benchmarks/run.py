@@ -5,6 +5,8 @@
     python tests/benchmarks/run.py --only 1,3 # some of them: 1 overhead, 2 start-up + 5 memory,
                                               # 3 sweep, 4 time to accuracy, fastpath,
                                               # runs (dlx runs on 1,000/10,000 folders)
+    python tests/benchmarks/run.py --only infer  # dlx predict vs torchvision, export parity
+                                              # (on request: ~5 min, 3 training runs)
     python tests/benchmarks/run.py --only advice  # the fit verdict's closed loop (not in the
                                               # default set: ~10 min of training runs)
     python tests/benchmarks/run.py --only imagefolder  # the decode cache vs torchvision (not
@@ -43,9 +45,10 @@ SECTIONS = (
     "runs",
     "advice",
     "completion",
+    "infer",
 )
 # on request only (`--only advice`, `--only imagefolder`): each takes longer than the rest
-ON_REQUEST = ("advice", "imagefolder")
+ON_REQUEST = ("advice", "imagefolder", "infer")
 DEFAULT = tuple(s for s in SECTIONS if s not in ON_REQUEST)
 
 
@@ -136,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     import advice
     import completion
     import imagefolder
+    import inference
     import overhead
     import runs_table
     import startup
@@ -153,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         ("runs", lambda: runs_table.run(args.quick, args.repeats, log)),
         ("advice", lambda: advice.run(args.quick, log)),
         ("completion", lambda: completion.run(args.quick, args.repeats, log)),
+        ("infer", lambda: inference.run(args.quick, args.repeats, log)),
     ]
     for key, bench in plan:
         if key not in only:
