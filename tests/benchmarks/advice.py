@@ -18,6 +18,7 @@ seeds compared. The cases are split once into a tuning half and a held-out half 
 
 from __future__ import annotations
 
+import math
 import shlex
 import statistics
 import sys
@@ -28,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from advice_cases import CASES, HELD_OUT, Case  # noqa: E402
-from benchlib import CONF, Row, dlx_fit  # noqa: E402
+from benchlib import CONF, Row, quiet  # noqa: E402
 
 NOISE = 0.10  # a relative difference below this on seed 0: repeat over 3 seeds
 SEEDS = (0, 1, 2)
@@ -46,9 +47,16 @@ def best(m: dict) -> float:
 
 
 def fit(overrides: list[str], tmp: Path, tag: str) -> dict:
-    return dlx_fit(
-        [*overrides, *FAST], tmp / tag.replace(" ", "_").replace("/", "_"), config_dir=CONF
-    )
+    """`dlx train OVERRIDES` in this process; a run that diverged is a result here too (its
+    best val loss: inf when no epoch finished), not an error."""
+    import dlx
+
+    run_dir = tmp / tag.replace(" ", "_").replace("/", "_")
+    with quiet():
+        m = dlx.train([*overrides, *FAST, f"hydra.run.dir={run_dir}"], config_dir=str(CONF))
+    if m.get("status") not in ("completed", "stopped_early", "diverged"):
+        raise RuntimeError(f"dlx run {overrides} ended {m.get('status')}: {m.get('error')}")
+    return m
 
 
 def train_args(cmd: str) -> list[str]:
@@ -62,7 +70,7 @@ def train_args(cmd: str) -> list[str]:
 def follow(case: Case, args: list[str], before: float, tmp: Path, tag: str) -> dict:
     """Run a suggested command; over 3 seeds (and the original too) when seed 0 is too close."""
     r = {"before": [before], "after": [best(fit(args, tmp, f"c{case.index}-{tag}"))], "seeds": 1}
-    if abs(r["after"][0] - before) <= NOISE * abs(before):
+    if math.isfinite(before) and abs(r["after"][0] - before) <= NOISE * abs(before):
         for s in SEEDS[1:]:
             r["before"].append(
                 best(fit([*case.overrides, f"seed={s}"], tmp, f"c{case.index}-b{s}"))
@@ -70,13 +78,12 @@ def follow(case: Case, args: list[str], before: float, tmp: Path, tag: str) -> d
             r["after"].append(best(fit([*args, f"seed={s}"], tmp, f"c{case.index}-{tag}s{s}")))
         r["seeds"] = len(SEEDS)
     mb, ma = statistics.mean(r["before"]), statistics.mean(r["after"])
-    return {**r, "improved": ma < mb, "change": (ma - mb) / abs(mb)}
+    change = (ma - mb) / abs(mb) if math.isfinite(mb) else -1.0  # from diverged: -100%
+    return {**r, "improved": ma < mb, "change": change}
 
 
 def tested(case: Case, tmp: Path, before: float) -> list[dict]:
     """`dlx advise` on the run, then each command it printed as tested, run in full."""
-    from benchlib import quiet
-
     from dlx.launch.advise import advise
 
     with quiet():
