@@ -302,6 +302,15 @@ def command_lines(cmd: str, width: int, indent: str = "  ") -> list[str]:
     return [*lines, line]
 
 
+def _from_here(path: str) -> str:
+    """`path` relative to the working folder when it lies below it (what to type here)."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return rel if not rel.startswith("..") and len(rel) < len(path) else path
+
+
 def advice_lines(diag: dict[str, Any] | None, run_dir: str) -> list[tuple[str, list[str]]]:
     """What to run next, under the summary: the suggestions (untested unless `dlx advise`
     measured them) or, after a good fit, the next steps."""
@@ -311,7 +320,9 @@ def advice_lines(diag: dict[str, Any] | None, run_dir: str) -> list[tuple[str, l
     if diag.get("try"):
         head = "try:"
         if not diag.get("tested", True):
-            head = f"try (untested guesses; `dlx advise {run_dir}` measures which help):"
+            # a terminal: the folder as typed from here, short enough to stay on one line
+            here = _from_here(run_dir) if console.is_terminal else run_dir
+            head = f"try (untested guesses; `dlx advise {here}` measures which help):"
         out.append((head, list(diag["try"])))
     if diag.get("next"):
         out.append(("next:", list(diag["next"])))
