@@ -1176,6 +1176,15 @@ TRUST_CASES = [
         changes=SWEEP_OUT,
     ),
     Case(
+        "sweep-journal-trial-without-hparams_search",
+        SWEEP_RESUME,
+        2,
+        ("hparams_search", "optuna.journal"),
+        sweep_with(lambda c: SEARCH, journal=lambda c: ["opt.lr=0.005"]),
+        needs="none",
+        changes=SWEEP_OUT,
+    ),
+    Case(
         "sweep-hydra-subdir-moves-trials-out",
         SWEEP_RESUME,
         2,
@@ -1263,6 +1272,17 @@ TRUST_CASES = [
         2,
         ("in use by another dlx sweep",),
         both(sweep_with(lambda c: SEARCH), hold_sweep_lock),
+        needs="none",
+    ),
+    Case(
+        "sweep-lock-file-is-a-link",
+        SWEEP_RESUME,
+        2,
+        ("link",),
+        both(
+            sweep_with(lambda c: SEARCH),
+            lambda c: (c.tmp / "sweep" / ".dlx-sweep.lock").symlink_to(c.outside),
+        ),
         needs="none",
     ),
     Case(

@@ -112,6 +112,7 @@ class Checker:
         self.groups = groups(config_dir)
         self.seen: set[tuple[str, str]] = set()
         self.keys: set[str] = set()  # every key a trial of the sweep may set
+        self.fixed_groups: dict[str, str] = {}
 
     def key_of(self, o: Any) -> str:
         key = o.key_or_group
@@ -163,6 +164,11 @@ def check_sweep_overrides(
     cfg = compose(first, config_dir, with_hydra=True)
     space = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
     checker.keys = {*(o.key_or_group for o in parsed), *(str(k) for k in space)}
+    checker.fixed_groups = {  # the group choices every trial shares (hparams_search=optuna)
+        o.key_or_group: o.get_value_element_as_str()
+        for o in parsed[: len(task)]
+        if not o.is_sweep_override() and o.key_or_group in checker.groups and not o.is_delete()
+    }
     with open_dict(cfg):
         del cfg["hydra"]  # Hydra's own (its interpolations resolve only inside a run)
     try:

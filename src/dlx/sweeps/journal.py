@@ -74,7 +74,10 @@ def sweep_locked(sweep_dir: str | Path) -> bool:
     path = Path(sweep_dir) / LOCK
     if os.path.realpath(sweep_dir) in _HELD or not path.is_file():
         return False
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:  # a link planted there: hold_sweep_lock refuses it by name
+        return False
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         return False
@@ -178,11 +181,20 @@ def check_journal(path: Path, sweep_dir: Path, checker, allowed_keys: set[str], 
                 f"{path}: a trial's saved overrides are not a list of strings.",
                 key="optuna.journal",
             )
+        chosen = {}
         for o in checker.check(overrides):
             key = o.key_or_group
             if key not in allowed_keys:
                 raise UserError(
                     f"{path}: a trial's saved overrides set `{key}`, which the sweep's "
                     "multirun.yaml does not: dlx reruns only the sweep's own keys.",
+                    key=key,
+                )
+            chosen[key] = o.get_value_element_as_str() if not o.is_sweep_override() else None
+        for key, value in checker.fixed_groups.items():  # e.g. hparams_search=optuna
+            if chosen.get(key) != value:
+                raise UserError(
+                    f"{path}: a trial's saved overrides do not choose `{key}={value}` as the "
+                    "sweep's multirun.yaml does: not a trial of this sweep.",
                     key=key,
                 )
