@@ -2021,3 +2021,30 @@ def test_generated_payloads_anywhere_in_a_sweep_folder_are_refused(tmp_path, cap
             assert ctx.sentinel.read_text() == "keep me\n" and not ctx.new.exists()
             cases += 1
     assert cases == 15
+
+
+def test_dlx_runs_lists_an_alias_bomb_as_damaged_quickly_and_small(finished, tmp_path):
+    """The acceptance bound: a 500-byte alias bomb in a run folder; `dlx runs` reads the tree
+    in < 2 s and < 1 GB, the bad folder a damaged row (control: PyYAML alone expands it)."""
+    import resource
+    import time
+
+    from dlx.runs.load import load_runs
+
+    for name in ("good", "bomb"):
+        shutil.copytree(finished, tmp_path / "outputs" / name)
+    text = bomb(9)
+    assert len(text) < 600
+    (tmp_path / "outputs" / "bomb" / ".hydra" / "overrides.yaml").write_text(text)
+    start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    runs = {r.name: r for r in load_runs(tmp_path / "outputs")}
+    took = time.perf_counter() - start
+    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert took < 2 and grown < 1024
+    assert runs["bomb"].status == "damaged" and "alias" in runs["bomb"].problem
+    assert runs["good"].status != "damaged"
+    loaded = yaml.load(text, Loader=yaml.SafeLoader)  # the control: 9**10 leaves, shared
+    node, depth = loaded[-1], 0
+    while isinstance(node, list):
+        node, depth = node[0], depth + 1
+    assert node == "x" and depth >= 9  # str(loaded) would be billions of characters
