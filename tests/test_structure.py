@@ -1,8 +1,9 @@
 """The shape of the code base: the folder names are the architecture, and the tests keep them so.
 
 - Layers: `record` (the run folder format) and `config` import nothing from `launch`, `sweeps`,
-  `runs` or `cli`; `training` and `tracking` import nothing from those either; `record`
-  imports no other dlx package but `errors` (every layer reads and writes run folders).
+  `runs` or `cli`; `training`, `tracking`, `data` and `models` import nothing from those
+  either; `record` imports no other dlx package but `errors` (every layer reads and writes
+  run folders); `launch` and `sweeps` never import `runs`, and only `cli` imports `cli`.
 - No import circle among dlx's modules: a circle makes the import order matter and hides
   which module a concept belongs to. A function-level import counts as much as a top-level
   one (only `if TYPE_CHECKING:` blocks do not).
@@ -30,6 +31,12 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "config": (*UPPER, "training", "tracking", "infer"),
     "training": (*UPPER, "infer"),
     "tracking": (*UPPER, "infer"),
+    "data": (*UPPER, "infer"),
+    "models": (*UPPER, "infer", "training", "tracking"),
+    "launch": ("runs", "cli", "infer"),
+    "sweeps": ("runs", "cli", "infer"),
+    "runs": ("cli",),
+    "infer": ("cli",),
 }  # fmt: skip
 
 

@@ -1,7 +1,8 @@
 """Configs: where the groups live and how one is composed (`compose`), what values a config may
-hold (`rules`), which `model.*` keys each model takes (`modelkeys`), Hydra's private APIs
-(`hydra_internals`, their only home) and the trust boundary for configs read back from a
-folder (`trust`).
+hold (`rules`, and the allowed values themselves in `choices`), which `model.*` keys each
+model takes (`modelkeys`), Hydra's private APIs (`hydra_internals`, their only home) and the
+trust boundary for configs and sweep overrides read back from a folder (`trust`,
+`sweepcheck`).
 
 May import `record`, `errors`; never `launch`, `sweeps`, `runs`, `cli`, `training`.
 """

@@ -1,7 +1,8 @@
 """Starting work: `train_once` / `sweep_once` (`entry`), the Hydra app (`hydra_app`), preflight
 and capacity checks before anything is made, new run folders (`runfolders`), `--resume`,
-`dlx lr-find`, and the failsafe metrics a run leaves when it cannot end normally.
+reopening a run folder for eval/resume/predict/export (`reopen.open_run`), `dlx lr-find`,
+`dlx advise`, and the failsafe metrics a run leaves when it cannot end normally.
 
-May import `config`, `record`, `training`, `tracking`, `data`, `models`; never `runs`' or
-`cli`'s modules; `sweeps` only for the sweep entry.
+May import `config`, `record`, `training`, `tracking`, `data`, `models`, `sweeps` (the sweep
+entry and the task's Optuna hook); never `runs`, `infer` or `cli`.
 """
