@@ -159,7 +159,9 @@ def test_an_optuna_trial_with_repeats_is_told_the_mean_of_its_seeds(tmp_path):
     sweep_dir = tmp_path / "sweep"
     args = ["sweep", "hparams_search=optuna", "hydra.sweeper.n_trials=2", "repeat=2"]
     args += ["epochs=1", *TINY, f"hydra.sweep.dir={sweep_dir}"]
-    run_dlx(args, cwd=tmp_path, check=0)
+    proc = run_dlx(args, cwd=tmp_path, check=0)
+    assert "DLX_OPTUNA" not in proc.stdout and "env_set" not in proc.stdout, "no internals"
+    assert proc.stdout.count("| best so far") == 4, "one line a run (2 trials x 2 seeds)"
     study = optuna.load_study(
         study_name="dlx", storage=open_storage(str(sweep_dir / "optuna.journal"))
     )

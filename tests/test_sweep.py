@@ -200,7 +200,7 @@ def test_optuna_direction_follows_the_monitored_metric():
 
 def test_joblib_runs_trials_in_parallel_with_a_share_of_the_cores(tmp_path):
     sweep_dir = tmp_path / "sweep"
-    run_dlx(
+    proc = run_dlx(
         [
             "sweep",
             "hydra/launcher=joblib",
@@ -219,6 +219,9 @@ def test_joblib_runs_trials_in_parallel_with_a_share_of_the_cores(tmp_path):
     share = max(1, (os.cpu_count() or 1) // 2)
     for trial in trial_dirs(sweep_dir):
         assert f"torch threads: {share} " in (trial / "train.log").read_text()
+    # one line a trial from the workers; no joblib launcher lines, no trial's summary box
+    assert proc.stdout.count("| best so far") == 2, proc.stdout
+    assert "Joblib" not in proc.stdout and "dlx run summary" not in proc.stdout
 
 
 def _fake_trial(sweep_dir: Path, name: str, overrides: list[str], metrics: dict) -> None:
