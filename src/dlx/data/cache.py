@@ -249,10 +249,12 @@ def build(entry: Entry, paths: list[str], size: int, n_workers: int, show) -> di
     return meta
 
 
-def _results(tasks: list, n_workers: int):
-    """Decoded chunks in order: in a pool of processes (fork: nothing to re-import)."""
+def _results(tasks: list, n_workers: int, work=None):
+    """Decoded chunks in order: in a pool of processes (fork: nothing to re-import).
+    `work`: the per-chunk function (default `_decode_chunk`; `data/inputs.py` passes its own)."""
+    work = work or _decode_chunk
     if n_workers <= 1:
-        yield from map(_decode_chunk, tasks)
+        yield from map(work, tasks)
         return
     import multiprocessing as mp
 
@@ -260,7 +262,7 @@ def _results(tasks: list, n_workers: int):
     ctx = mp.get_context(method)
     pool = ctx.Pool(n_workers, initializer=_quiet_worker)
     try:
-        yield from pool.imap(_decode_chunk, tasks)
+        yield from pool.imap(work, tasks)
         pool.close()
     finally:
         pool.terminate()

@@ -60,14 +60,14 @@ def decode_files(
     paths: list[str], pre: dict[str, Any], workers: int | None = None, advance=None
 ) -> tuple[list[tuple[int, np.ndarray]], list[tuple[int, str]]]:
     """Decode `paths`: ([(position, pixels)], [(position, why unreadable)]), in order. Many
-    files go through the decode cache's process pool (`cache._results`)."""
+    files go through the decode cache's own process pool (`cache._results`)."""
     from dlx.data import cache
 
     c, s = int(pre["channels"]), int(pre["decode_size"])
     tasks = [(paths[i : i + cache.CHUNK], pre) for i in range(0, len(paths), cache.CHUNK)]
     n = cache.workers(workers) if len(paths) > PARALLEL_ABOVE else 1
     good, bad = [], []
-    for i, results in enumerate(_results(tasks, min(n, len(tasks)))):
+    for i, results in enumerate(cache._results(tasks, min(n, len(tasks)), _decode_chunk)):
         for j, (raw, why) in enumerate(results):
             k = i * cache.CHUNK + j
             if raw is None:
@@ -77,24 +77,6 @@ def decode_files(
         if advance is not None:
             advance(len(results))
     return good, bad
-
-
-def _results(tasks: list, n_workers: int):
-    if n_workers <= 1:
-        yield from map(_decode_chunk, tasks)
-        return
-    import multiprocessing as mp
-
-    from dlx.data.cache import _quiet_worker
-
-    method = "fork" if "fork" in mp.get_all_start_methods() else None
-    pool = mp.get_context(method).Pool(n_workers, initializer=_quiet_worker)
-    try:
-        yield from pool.imap(_decode_chunk, tasks)
-        pool.close()
-    finally:
-        pool.terminate()
-        pool.join()
 
 
 def read_array(path: str, pre: dict[str, Any]) -> np.ndarray:
