@@ -297,3 +297,23 @@ def test_an_old_run_without_model_json_derives_it(digits_run, tmp_path):
     assert open_model(copy, "best", "cpu").card == open_model(digits_run, "best", "cpu").card
     code, text = predict(copy, tmp_path / "one.npy")
     assert code == 0, text
+
+
+def test_many_files_decode_in_parallel_with_the_same_results(image_run, tmp_path, monkeypatch):
+    """Over PARALLEL_ABOVE files the decode cache's process pool reads them: same rows."""
+    from PIL import Image
+
+    import dlx
+    from dlx.data import inputs
+
+    rng = np.random.default_rng(2)
+    folder = tmp_path / "many"
+    folder.mkdir()
+    n = inputs.PARALLEL_ABOVE + 44
+    for i in range(n):
+        img = rng.integers(0, 255, (16, 16, 3)).astype(np.uint8)
+        Image.fromarray(img).save(folder / f"{i:04d}.png", compress_level=1)
+    run = dlx.load_run(image_run)
+    pooled = run.predict([folder])
+    monkeypatch.setattr(inputs, "PARALLEL_ABOVE", 10**9)
+    assert run.predict([folder]) == pooled and len(pooled) == n
