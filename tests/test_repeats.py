@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -149,6 +150,13 @@ def test_sweep_with_repeats_runs_each_config_n_times_on_one_split(tmp_path):
     assert "2 configurations ranked by mean" in proc.stdout and " ± " in proc.stdout
     assert "reproduce it: dlx train opt.lr=" in proc.stdout
     assert "seed=" not in proc.stdout.split("reproduce it:")[1].splitlines()[0]
+    # --resume reruns a lost repeat with its own seed, on the same split
+    lost = json.loads((sweep_dir / "5" / "metrics.json").read_text())
+    shutil.rmtree(sweep_dir / "5")
+    run_dlx(["sweep", "--resume", str(sweep_dir)], cwd=tmp_path, check=0)
+    again = json.loads((sweep_dir / "5" / "metrics.json").read_text())
+    assert again["config"]["seed"] == 2 and again["config"]["data.seed"] == 0
+    assert again["best_value"] == pytest.approx(lost["best_value"], abs=1e-6)
 
 
 def test_an_optuna_trial_with_repeats_is_told_the_mean_of_its_seeds(tmp_path):

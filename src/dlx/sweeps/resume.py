@@ -24,7 +24,7 @@ from dlx.record import names
 
 # Hydra overrides a resumed sweep takes over from multirun.yaml (anything else is refused).
 _HYDRA_KEPT = re.compile(
-    r"hydra\.sweeper\.(n_trials|n_jobs|direction|pruner|study_name|max_failure_rate|grid"
+    r"hydra\.sweeper\.(n_trials|n_jobs|direction|pruner|study_name|max_failure_rate|grid|repeat"
     r"|pruning\.\w+|sampler\.(seed|n_startup_trials))"
     r"|hydra/launcher|hydra/sweeper|hydra/sweeper/sampler"
     r"|hydra\.launcher\.(n_jobs|timeout_min|cpus_per_task|gpus_per_node|tasks_per_node|mem_gb"
