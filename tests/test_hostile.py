@@ -433,7 +433,7 @@ IN_MINE = lambda *extra: (
         *extra,
     ]
 )
-EVAL_WRITES = ("run/eval.json", "run/eval_*.json", "run/events.out.tfevents.*")
+EVAL_WRITES = ("run/eval.json", "run/eval_*.json", "run/eval_*.png", "run/events.out.tfevents.*")
 
 ATTACKS: list[tuple[str, str, Callable[[Ctx], Any], str]] = [
     # (id, where, hostile node, the key the message names)

@@ -287,9 +287,11 @@ class SweepSummary(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Runs before the sweeper is built: `direction: auto` follows early_stopping.monitor."""
+        from dlx.sweeps.journal import hold_sweep_lock
         from dlx.sweeps.lines import remember_sweep
 
         remember_sweep(config.hydra.sweep.dir)  # for the Ctrl-C hint
+        hold_sweep_lock(config.hydra.sweep.dir)  # one dlx per sweep folder (grid sweeps too)
         # Trials of an earlier sweep into the same folder are older than this one; the margin
         # covers coarse file times and the clocks of other machines (SLURM, Ray) writing there.
         # A resumed sweep's earlier trials are its own: all of them count.
@@ -304,7 +306,10 @@ class SweepSummary(Callback):
                 sweeper.direction = objective_direction(config.early_stopping.monitor)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from dlx.sweeps.journal import release_sweep_lock
+
         sweep_dir = Path(config.hydra.sweep.dir)
+        release_sweep_lock(sweep_dir)  # the trials are done (this process may go on)
         if not sweep_dir.is_dir():
             return
         rows = rank(collect(sweep_dir, since=self.started))
