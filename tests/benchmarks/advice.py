@@ -161,7 +161,7 @@ def markdown(cases: list[Case]) -> str:
             c.label,
             r["verdict"],
             "yes" if r["ok"] else "**no**",
-            f"`{r['first']}`" if r["first"] else "(none)",
+            f"`{r['first'].replace(f' --config-dir {CONF}', '')}`" if r["first"] else "(none)",
             f"{_v(r['before'])} -> {_v(r['after']) or '-'}",
             better,
             _tested_cell(r),
