@@ -219,7 +219,7 @@ def test_wheel_ships_the_config_groups(tmp_path):
     env = {"PYTHONPATH": str(target)}
     proc = run_dlx(["config", "model=mlp"], cwd=tmp_path, env=env, check=0)
     assert "dlx.models.mlp.MLP" in proc.stdout
-    code = "import dlx.config.rules as c; print(c.conf_dir())"
+    code = "import dlx.config.compose as c; print(c.conf_dir())"
     out = subprocess.run(
         [sys.executable, "-c", code],
         env={**__import__("os").environ, **env},

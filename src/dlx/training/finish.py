@@ -13,6 +13,7 @@ from dlx.models import count_parameters
 from dlx.record import names
 from dlx.record import status as st
 from dlx.record.metrics import flat_config, write_metrics
+from dlx.record.text import safe_text
 from dlx.tracking.baselines import loss_baselines
 from dlx.tracking.boundary import is_plane, save_boundary
 from dlx.tracking.diagnostics import diagnose, diagnosis_markdown
@@ -48,7 +49,8 @@ def finish(
     elif status == st.INTERRUPTED:
         run.console.print(
             "[yellow]interrupted:[/] the last completed epoch is saved in "
-            f"{run.ckpt_dir / names.LAST}; continue with `dlx train --resume {run.run_dir}`"
+            f"{safe_text(run.ckpt_dir / names.LAST)}; continue with:\n"
+            f"  dlx train --resume {safe_text(run.run_dir)}"
         )
 
     best_hist = next((h for h in state.history if h["epoch"] == stopper.best_epoch), None)
