@@ -33,16 +33,8 @@ def test_regularized_beats_overfitting_on_val_loss(tmp_path, seed):
     assert reg["best"] < over["best"], (reg["best"], over["best"])
 
 
-# Seed 1 of lr_too_high (SGD lr=2, 4 epochs) neither bounces nor diverges: the network dies at
-# once and sits near chance (loss 2.30 -> 2.17), which the verdict calls "too few epochs" (and,
-# at 10 epochs, "capacity"). A missed lesson, kept visible: strict, so a fix must remove it.
-DEAD_AT_ONCE = pytest.mark.xfail(
-    strict=True, reason="lr_too_high seed 1: a dead network near chance is not read as lr too large"
-)
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=DEAD_AT_ONCE), 2])
+@pytest.mark.parametrize("seed", SEEDS)
 def test_lr_too_high_bounces_or_diverges_and_lr_too_low_crawls(tmp_path, seed):
     high = best_val(tmp_path / "h", "experiment=lr_too_high", "epochs=4", f"seed={seed}")
     d = high["diagnosis"]

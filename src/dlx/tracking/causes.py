@@ -11,6 +11,7 @@ from typing import Any
 from dlx.tracking.curves import fmt
 
 JUMP = 1.5  # first epoch's mean train loss above this x the first step's loss: a jump
+THROWN = 1.2  # first epoch's mean train loss above this x max(first step's, a blind guess's)
 STUCK = 0.05  # the train loss never got more than 5% below the first loss
 STILL_FAST = 0.15  # val loss fell > 15% over the last 3 epochs and is at its best: not done
 STEADY = 0.5  # the last epoch's drop is at least half the largest: not slowing down
@@ -59,7 +60,7 @@ def underfit_cause(n: dict[str, Any], gradients: dict[str, str]) -> Cause:
     start = bad_start(n, gradients)
     if start is not None:
         return start
-    if n["peak_loss"] > JUMP * first and t_end > 0.8 * first:
+    if (n["peak_loss"] > JUMP * first and t_end > 0.8 * first) or _thrown_above_blind(n):
         return (
             "lr too large",
             (
@@ -86,6 +87,17 @@ def underfit_cause(n: dict[str, Any], gradients: dict[str, str]) -> Cause:
     if n["recent_val_fall"] > STILL_FAST and n["best_epoch"] >= n["epochs"] - 1:
         return "too few epochs", still_learning(n), ["longer"]
     return _slow_or_small(n)
+
+
+def _thrown_above_blind(n: dict[str, Any]) -> bool:
+    """The first epoch's steps raised the loss above both its start and a blind guess's, and it
+    never got far below a blind guess again: the network was thrown off (often dead), not slow.
+    A rate too small leaves the first epoch's mean at or under the first step's loss."""
+    blind, epoch1 = n.get("blind_loss"), n.get("first_epoch_train_loss")
+    if blind is None or epoch1 is None:
+        return False
+    above = epoch1 > THROWN * max(n["first_loss"], blind)
+    return above and n["best_val_loss"] > 0.8 * blind and n["min_train_loss"] > 0.8 * blind
 
 
 def _bounced(n: dict[str, Any]) -> str | None:
