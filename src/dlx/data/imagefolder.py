@@ -208,26 +208,16 @@ def _progress(total: int):
     import contextlib
     import time
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
     from dlx.tracking.console import console
+    from dlx.tracking.decodebar import decode_bar
 
     @contextlib.contextmanager
     def show():
         start = time.perf_counter()
         _say(f"decoding {total:,} images once into the decode cache ...")
         if console.is_terminal and os.environ.get("RANK", "0") == "0":
-            bar = Progress(
-                "decode",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=console,
-                transient=True,
-            )
-            task = bar.add_task("decode", total=total)
-            with bar:
-                yield lambda k: bar.advance(task, k)
+            with decode_bar(console, total) as advance:
+                yield advance
         else:
             yield lambda k: None
         _say(f"decoded {total:,} images in {time.perf_counter() - start:.1f} s")

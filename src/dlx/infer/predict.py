@@ -105,26 +105,11 @@ def _progress(total: int):
     import contextlib
 
     from dlx.tracking.console import console
+    from dlx.tracking.decodebar import decode_bar
 
     if total < PROGRESS_ABOVE or not console.is_terminal:
         return contextlib.nullcontext(None)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    @contextlib.contextmanager
-    def bar():
-        p = Progress(
-            "decode",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-        )
-        task = p.add_task("decode", total=total)
-        with p:
-            yield lambda k: p.advance(task, k)
-
-    return bar()
+    return decode_bar(console, total)
 
 
 def run_predict(
