@@ -1507,7 +1507,7 @@ def test_no_weights_only_false_anywhere():
 )
 def test_the_memory_estimate_sizes_shipped_models_and_lets_them_run(overrides):
     """The refusal above is for sizes nobody can allocate, not for dlx's own models: each is
-    sized on the meta device (no memory, no download) and fits this machine."""
+    sized (no download; a big one on the meta device) and fits this machine."""
     import torch
 
     from dlx.config.compose import compose

@@ -1,8 +1,11 @@
 """Sizes nobody can allocate are bad input: refuse them before anything is built.
 
 `check_capacity(cfg, device)` builds the model on PyTorch's meta device (shapes, no memory),
-runs one batch through it there, and adds up what a training step needs: the parameters with
-their gradients and optimizer state, and the batch's activations (kept for backward). Above
+counts one sample's activations, and adds up what a training step needs: the parameters with
+their gradients and optimizer state, and the batch's activations (kept for backward). A model
+of up to REAL_BYTES of weights runs one zeroed sample through it on the CPU (a few ms; a
+forward on the meta device costs ~1 s of one-off imports on every start); a bigger one is
+sized on the meta device, so nothing the machine cannot hold is ever allocated. Above
 what the machine has available, the run is refused (exit 2) with the estimate and the keys
 that make it big, instead of dying in the allocator (or being killed by the OS) minutes in.
 """
@@ -28,6 +31,7 @@ NATIVE = {
     "circles": ((2,), 2),
     "spiral": ((2,), 2),
 }
+REAL_BYTES = 256 * 2**20  # weights up to this size: one real sample forward, not the meta device
 SIZE_KEYS = ("data.image_size", "model.width", "model.hidden", "model.channels", "model.depth")
 
 
@@ -117,28 +121,45 @@ def estimate(cfg: DictConfig) -> dict[str, int] | None:
     # weights, plus for what trains: its gradient and (Adam-style) two optimizer moments
     param_bytes = 4 * params + 3 * 4 * trainable
     batch = int(cfg.batch_size)
-    outputs = [batch * int(torch.Size(in_shape).numel())]
-
-    def count(_module, _inputs, out) -> None:
-        if isinstance(out, torch.Tensor):
-            outputs.append(out.numel())
-
-    leaves = [m for m in model.modules() if not list(m.children())]
-    handles = [m.register_forward_hook(count) for m in leaves]
-    try:
-        model(torch.empty((batch, *in_shape), device="meta"))
-    except Exception:  # noqa: BLE001 (a shape the model refuses: building it says so)
-        outputs = outputs[:1]
-    finally:
-        for h in handles:
-            h.remove()
     # each activation is kept for backward, and its gradient is as big
-    activation_bytes = 2 * 4 * sum(outputs)
+    activation_bytes = 2 * 4 * batch * _sample_outputs(model, in_shape, 4 * params)
     return {
         "parameters": params,
         "parameter_bytes": param_bytes,
         "activation_bytes": activation_bytes,
     }
+
+
+def _sample_outputs(model: Any, in_shape: tuple[int, ...], weight_bytes: int) -> int:
+    """Numbers one sample puts through `model` (built on the meta device): its input and every
+    leaf module's output. Small models run a zeroed sample on the CPU in eval mode (the same
+    shapes; batch norm takes one sample there); big ones a meta sample."""
+    import torch
+
+    real = weight_bytes <= REAL_BYTES
+    if real:
+        model = model.to_empty(device="cpu")
+        with torch.no_grad():
+            for t in (*model.parameters(), *model.buffers()):
+                t.zero_()
+    outputs = [int(torch.Size(in_shape).numel())]
+
+    def count(_module, _inputs, out) -> None:
+        if isinstance(out, torch.Tensor):
+            outputs.append(out[0].numel() if out.dim() else 1)
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(count) for m in leaves]
+    try:
+        with torch.no_grad():
+            model.eval()
+            model(torch.zeros((1, *in_shape), device="cpu" if real else "meta"))
+    except Exception:  # noqa: BLE001 (a shape the model refuses: building it says so)
+        outputs = outputs[:1]
+    finally:
+        for h in handles:
+            h.remove()
+    return sum(outputs)
 
 
 def check_capacity(cfg: DictConfig, device: Any) -> None:
