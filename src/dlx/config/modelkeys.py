@@ -17,7 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlx.errors import UserError
 
-# passed by dlx itself (from the data and the reg group), never by the user as model.*
+# passed by dlx itself (from the data and the reg group), not model.* keys unless the model's
+# own YAML has one (cnn's `batchnorm`: on by default there, reg=batchnorm turns it on anywhere)
 _GIVEN = frozenset({"self", "in_shape", "out_dim", "dropout", "batchnorm"})
 # read by the pipeline for any model (dlx.models.RUN_KEYS), never passed to the constructor
 _RUN = frozenset({"init", "min_input_size", "unfreeze_at_epoch"})
@@ -69,7 +70,7 @@ def check_model_keys(cfg: DictConfig | Any) -> None:
     args = _constructor_args(target)
     if args is None:
         return
-    allowed = (yaml_keys | args | _RUN) - _GIVEN
+    allowed = yaml_keys | ((args | _RUN) - _GIVEN)  # the model's YAML may set a given one
     for key in model.keys():
         if str(key) not in allowed:
             choices = ", ".join(sorted(k for k in allowed if k != "_target_"))

@@ -99,6 +99,7 @@ RULES: dict[str, tuple[Check, str]] = {
     "reg.weight_decay": _rule(nonneg, "a number >= 0"),
     "reg.dropout": _rule(lambda v: _num(v) and 0 <= v < 1, "a number in [0, 1)"),
     "reg.batchnorm": _rule(lambda v: isinstance(v, bool), "true | false"),
+    "model.batchnorm": _rule(lambda v: isinstance(v, bool), "true | false"),
     "early_stopping.enabled": _rule(lambda v: isinstance(v, bool), "true | false"),
     "early_stopping.monitor": _rule(one_of(*MONITORS), " | ".join(MONITORS)),
     "early_stopping.patience": _rule(positive_int, "an integer >= 1"),

@@ -30,13 +30,15 @@ def build_model(model_cfg: Any, reg_cfg: Any, data: DataBundle, binary: bool = F
 
     kwargs = to_plain(model_cfg)
     run = {k: kwargs.pop(k, None) for k in RUN_KEYS}
+    # batch norm: `reg=batchnorm` for any model, or the model's own default (cnn: model.batchnorm)
+    norm = bool(reg_cfg.get("batchnorm", False)) or bool(kwargs.pop("batchnorm", False))
     try:
         model = instantiate(
             kwargs,
             in_shape=tuple(data.in_shape),
             out_dim=1 if binary else data.out_dim,
             dropout=float(reg_cfg.get("dropout", 0.0)),
-            batchnorm=bool(reg_cfg.get("batchnorm", False)),
+            batchnorm=norm,
             _convert_="all",
         )
     except Exception as exc:  # Hydra wraps what the constructor raised: show the user's error

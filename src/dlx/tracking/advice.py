@@ -127,7 +127,14 @@ class Knobs:
         return []
 
     def batchnorm(self) -> list[list[str]]:
-        return [] if _sel(self.cfg, "reg.batchnorm", False) else [["reg.batchnorm=true"]]
+        return [] if self._normed else [["reg.batchnorm=true"]]
+
+    @property
+    def _normed(self) -> bool:
+        """Batch norm already on: `reg=batchnorm`, or the model's own (cnn's model.batchnorm)."""
+        return bool(
+            _sel(self.cfg, "reg.batchnorm", False) or _sel(self.cfg, "model.batchnorm", False)
+        )
 
     def grad_clip(self) -> list[list[str]]:
         """Clipping bounds the gradient's norm; Adam-like optimizers divide the step by the
@@ -149,7 +156,7 @@ class Knobs:
     def regularize(self) -> list[list[str]]:
         dropout = float(_sel(self.cfg, "reg.dropout", 0) or 0)
         wd = float(_sel(self.cfg, "reg.weight_decay", 0) or 0)
-        if not dropout and not wd and not _sel(self.cfg, "reg.batchnorm", False):
+        if not dropout and not wd and not self._normed:
             return [["reg=[l2,dropout]"]]
         return [
             [

@@ -17,6 +17,9 @@ STILL_FAST = 0.15  # val loss fell > 15% over the last 3 epochs and is at its be
 STEADY = 0.5  # the last epoch's drop is at least half the largest: not slowing down
 BAD_START = 10.0  # the first step's loss above this x a blind guess's: the init is broken
 EARLY_STEP = 1  # an explosion the gradient monitor saw at the first step: before any update
+ROOMY = 2  # trainable parameters at least this x the training examples: not too small a model
+UNSETTLED = 2.0  # loss/val at the end at least this x its best, after the curves bounced...
+LANDED = 0.05  # ...and above its best by this share of a blind guess's loss (not noise at a floor)
 
 LR_CHECK = "; `dlx lr-find` finds a rate that works"
 Cause = tuple[str, str, list[str]]
@@ -120,6 +123,26 @@ def _bounced(n: dict[str, Any]) -> str | None:
     return None
 
 
+def unsettled(n: dict[str, Any]) -> str | None:
+    """A run that got somewhere (not poor) but never settled: its curves bounced in two or
+    more epochs and loss/val ended at least UNSETTLED x its best. Such a run is not a good fit
+    however good its best epoch was: the steps overshoot, and the next seed or epoch may land
+    anywhere. (An overfitting run's val loss climbs steadily; it is judged before this.)"""
+    swung, blind = n.get("swings", []), n.get("blind_loss")
+    if len(swung) < 2 or n["val_loss"] < UNSETTLED * n["best_val_loss"]:
+        return None
+    if blind is None or n["val_loss"] - n["best_val_loss"] < LANDED * blind:
+        return None  # a loss bouncing at its floor (regression near 1e-4): noise, not a rate
+    shown = ", ".join(str(e) for e in swung[:5])
+    return (
+        f"the curves bounced in {len(swung)} epochs (epochs {shown}: loss/train or loss/val up "
+        f"sharply, or acc/val down) and never settled: loss/val ended at {fmt(n['val_loss'])}, "
+        f"{n['val_loss'] / max(n['best_val_loss'], 1e-12):.1f}x its best "
+        f"{fmt(n['best_val_loss'])} (epoch {n['best_epoch']}): the steps overshoot the minimum "
+        f"back and forth{LR_CHECK}"
+    )
+
+
 def _slow_or_small(n: dict[str, Any]) -> Cause:
     first, t_end = n["first_loss"], n["train_loss"]
     smooth = not n["rises"] and not n.get("swings")
@@ -154,6 +177,9 @@ def _slow_or_small(n: dict[str, Any]) -> Cause:
             ),
             ["raise_lr", "longer", "lr_find"],
         )
+    roomy = _roomy(n)
+    if roomy:
+        return roomy
     acc = ""
     if "train_acc" in n:
         acc = (
@@ -170,6 +196,38 @@ def _slow_or_small(n: dict[str, Any]) -> Cause:
             "small for the data"
         ),
         ["capacity", "bigger_model", "less_reg", "longer"],
+    )
+
+
+def _roomy(n: dict[str, Any]) -> Cause | None:
+    """A fit that flattened out high in a model with far more parameters than training examples:
+    such a model can memorize its data, so it is not too small; the optimizer is what holds it
+    back (a rate too small when the loss was still falling at the end; else lr-find decides)."""
+    params, samples = n.get("parameters"), n.get("samples")
+    if not params or not samples or params < ROOMY * samples:
+        return None
+    first, t_end = n["first_loss"], n["train_loss"]
+    size = (
+        f"the model has {params:,} trainable parameters for {samples:,} training examples "
+        f"({params / samples:,.0f} per example): enough to memorize them, so it is not too small"
+    )
+    if n["best_epoch"] >= n["epochs"] - 1 and n["falling_share"] >= 0.8:
+        return (
+            "lr too small",
+            (
+                f"loss/train kept falling slowly to the end ({fmt(first)} -> {fmt(t_end)} in "
+                f"{n['epochs']} epochs, loss/val at its best in the last epochs) and {size}: "
+                "the steps are too small"
+            ),
+            ["raise_lr", "longer", "lr_find"],
+        )
+    return (
+        "can't tell",
+        (
+            f"loss/train flattened out high ({fmt(first)} -> {fmt(t_end)}) and {size}: a rate "
+            "too large or too small can stall a big model this way. `dlx lr-find` (below) decides"
+        ),
+        ["lr_find"],
     )
 
 

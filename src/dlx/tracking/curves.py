@@ -91,7 +91,14 @@ def read_curves(history: list[dict[str, Any]], task: str, first: float) -> dict[
         out["train_acc"] = ta[-1]
         out["val_acc"] = float(history[-1]["val"]["acc"])
         out["best_val_acc"] = max(float(h["val"]["acc"]) for h in history)
-        out["acc_gap"] = out["train_acc"] - out["val_acc"]
+        # the gap over the last epochs (a few batches' train accuracy is noisy: 100 images
+        # with dropout and augmentation swing by 0.05 from one epoch to the next)
+        last = max(1, min(5, n // 5))
+        va = [float(h["val"]["acc"]) for h in history]
+        out["acc_window"] = last
+        out["train_acc_recent"] = statistics.fmean(ta[-last:])
+        out["val_acc_recent"] = statistics.fmean(va[-last:])
+        out["acc_gap"] = out["train_acc_recent"] - out["val_acc_recent"]
         out["train_acc_at_half"] = ta[half] if half else ta[0]
     return {k: (float(f"{x:.6g}") if isinstance(x, float) else x) for k, x in out.items()}
 

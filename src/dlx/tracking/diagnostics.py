@@ -38,6 +38,7 @@ def diagnose(
     overrides: list[str] | None = None,
     config_dir: str | None = None,
     baselines: dict[str, float] | None = None,
+    size: dict[str, int | None] | None = None,
     check: Callable[[list[str], str | None], bool] | None = None,
 ) -> dict[str, Any]:
     """The verdict on a run (`dlx.tracking.verdict`) with its advice as commands that run.
@@ -64,6 +65,7 @@ def diagnose(
             error=error,
             gradients=gradients,
             baselines=baselines,
+            size=size,
         )
     if overrides is None:
         overrides, config_dir = run_overrides(run_dir)

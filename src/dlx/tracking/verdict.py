@@ -19,7 +19,7 @@ import math
 from typing import Any
 
 from dlx.tracking.baselines import NAMES, best_baseline
-from dlx.tracking.causes import STILL_FAST, bad_start, still_learning, underfit_cause
+from dlx.tracking.causes import STILL_FAST, bad_start, still_learning, underfit_cause, unsettled
 from dlx.tracking.curves import BOUNCE, curves_note, fmt, read_curves, times
 
 POOR_ACC = 0.9  # train and val accuracy both below this: the model does not fit the data
@@ -121,8 +121,10 @@ def read_verdict(
     error: str | None = None,
     gradients: dict[str, str] | None = None,
     baselines: dict[str, float] | None = None,
+    size: dict[str, int | None] | None = None,
 ) -> dict[str, Any]:
-    """{verdict, cause, evidence, remedies, numbers} from a run's curves (see the module doc)."""
+    """{verdict, cause, evidence, remedies, numbers} from a run's curves (see the module doc).
+    `size`: {"parameters": trainable, "samples": training examples}, when known."""
     gradients = dict(gradients or {})
     if status == "diverged" or not history:
         n: dict[str, Any] = {}
@@ -144,6 +146,9 @@ def read_verdict(
     first = max(abs(first), 1e-12)
     n = read_curves(history, task, first)
     _scale(n, task, baselines)
+    for key, value in (size or {}).items():
+        if value:
+            n[key] = int(value)
     verdict, cause, why, remedies = _judge(n, task, gradients)
     n["unstable"] = cause == "lr too large"
     said = "; ".join(why)
@@ -170,6 +175,9 @@ def _judge(n: dict[str, Any], task: str, gradients: dict[str, str]):
     if _overfitting(n, task):
         remedies = ["more_data", "augment", "regularize", "early_stop"]
         return "overfitting", None, _overfit_why(n, task), remedies
+    bounced = unsettled(n)
+    if bounced:
+        return "underfitting", "lr too large", [bounced], ["lower_lr", "lr_find"]
     if n["recent_val_fall"] > STILL_FAST and n["best_epoch"] >= n["epochs"] - 1:
         return "underfitting", "too few epochs", [still_learning(n)], ["longer"]
     why = [_good_why(n, task)]
@@ -210,8 +218,9 @@ def _overfit_why(n: dict[str, Any], task: str) -> list[str]:
         )
     if task == "classification" and n["acc_gap"] > GAP_ACC:
         why.append(
-            f"acc/train {n['train_acc']:.3f} vs acc/val {n['val_acc']:.3f}: a gap of "
-            f"{n['acc_gap']:.3f} (more than {GAP_ACC}): it memorizes the training images"
+            f"acc/train {n['train_acc_recent']:.3f} vs acc/val {n['val_acc_recent']:.3f}"
+            f"{_over_last(n)}: a gap of {n['acc_gap']:.3f} (more than {GAP_ACC}): it memorizes "
+            "the training images"
         )
     elif task != "classification" and n["val_loss"] > 3 * n["train_loss"]:
         why.append(
@@ -221,13 +230,19 @@ def _overfit_why(n: dict[str, Any], task: str) -> list[str]:
     return why
 
 
+def _over_last(n: dict[str, Any]) -> str:
+    k = int(n.get("acc_window", 1))
+    return f" (the mean of the last {k} epochs)" if k > 1 else ""
+
+
 def _good_why(n: dict[str, Any], task: str) -> str:
     first, best = n["first_loss"], n["best_val_loss"]
     if task == "classification":
         return (
             f"loss/val reached its best {fmt(best)} at epoch {n['best_epoch']} and the two curves "
-            f"stayed together: acc/train {n['train_acc']:.3f}, acc/val {n['val_acc']:.3f} at the "
-            f"end (a gap of {n['acc_gap']:.3f}): the model learned what generalizes"
+            f"stayed together: acc/train {n['train_acc_recent']:.3f}, acc/val "
+            f"{n['val_acc_recent']:.3f}{_over_last(n) or ' at the end'} (a gap of "
+            f"{n['acc_gap']:.3f}): the model learned what generalizes"
         )
     ratio = n["val_loss"] / max(n["train_loss"], 1e-12)
     together = "stayed of the same order as" if 1 / 3 <= ratio <= 3 else "stayed above"

@@ -64,7 +64,8 @@ def describe(cfg: Any, data: DataBundle) -> dict[str, Any]:
         "model": to_plain(cfg.model),
         "reg": {
             "dropout": float(reg.get("dropout", 0.0) or 0.0),
-            "batchnorm": bool(reg.get("batchnorm", False)),
+            "batchnorm": bool(reg.get("batchnorm", False))
+            or bool(cfg.model.get("batchnorm", False)),
         },
     }
 

@@ -83,6 +83,7 @@ def finish(
             gradients=run.grads.found if run.grads is not None else None,
             run_dir=run.run_dir,
             baselines=loss_baselines(data),
+            size={"parameters": trainable, "samples": _samples(data)},
             check=run.check,
         ),
         "history": state.history,  # last: `dlx runs` stops reading before it
@@ -100,6 +101,13 @@ def finish(
     tracker.close()
     run.console.summary(metrics, str(run.run_dir))
     return metrics
+
+
+def _samples(data: Any) -> int | None:
+    try:
+        return len(data.train)
+    except TypeError:  # a stream without a length
+        return None
 
 
 def _fit_figure(run: Run) -> None:
@@ -146,6 +154,7 @@ def flat_hparams(cfg: DictConfig) -> dict[str, Any]:
         "reg.weight_decay",
         "reg.dropout",
         "reg.batchnorm",
+        "model.batchnorm",
         "model.activation",
         "model.init",
         "model.width",
