@@ -348,6 +348,28 @@ def test_asha_prunes_trials_from_inside_the_run_and_says_so(tmp_path):
         assert sorted(t.intermediate_values) == [h["epoch"] for h in m["history"]]
     assert "study: 4 trials" in proc.stdout and "optuna-dashboard" in proc.stdout
     assert (sweep_dir / "optimization_history.png").stat().st_size > 1000
+    # importances only from 8 complete trials: the line says why there are none
+    assert "parameter importances: not computed (" in proc.stdout
+    assert not (sweep_dir / "param_importances.json").exists()
+
+
+def test_importances_name_the_evaluator_and_the_trials_they_read(tmp_path):
+    import optuna
+
+    from dlx.sweeps.report import IMPORTANCE_MIN, importance_line
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1) ** 2 + 0 * t.suggest_int("n", 0, 3), 3)
+    line = importance_line(study, 3, tmp_path)
+    want = f"not computed (3 complete trials; PED-ANOVA needs {IMPORTANCE_MIN})"
+    assert line == f"parameter importances: {want}"
+    assert not (tmp_path / "param_importances.json").exists()
+    study.optimize(lambda t: t.suggest_float("x", 0, 1) ** 2 + 0 * t.suggest_int("n", 0, 3), 17)
+    line = importance_line(study, 20, tmp_path)
+    assert line.startswith("parameter importances (PED-ANOVA, 20 complete trials): x "), line
+    saved = json.loads((tmp_path / "param_importances.json").read_text())
+    assert set(saved) == {"x", "n"} and saved["x"] > saved["n"]
 
 
 def test_a_bad_pruner_is_refused_with_the_allowed_ones(tmp_path):

@@ -212,12 +212,11 @@ class PruningReporter:
     def __init__(self, spec: str, study_name: str, number: int, epochs: int | None = None):
         import optuna
 
-        probe = load(spec, study_name)
-        attrs = probe.user_attrs
+        study = load(spec, study_name)  # one read of the journal; the pruner set after
+        attrs = study.user_attrs
         self.pruner_name = str(attrs.get("pruner", "none"))
-        pruner = make_pruner(self.pruner_name, attrs.get("pruning"), epochs)
+        study.pruner = make_pruner(self.pruner_name, attrs.get("pruning"), epochs)
         self.best: float | None = None
-        study = load(spec, study_name, pruner=pruner)
         storage = study._storage
         trial_id = storage.get_trial_id_from_study_id_trial_number(
             storage.get_study_id_from_name(study_name), number

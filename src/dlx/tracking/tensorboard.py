@@ -6,6 +6,7 @@ run appends to it, a sweep trial's hparams live inside its own folder).
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +18,28 @@ ES_TAG = "early_stopping/"  # SPEC: early stopping's events live under early_sto
 def _swept(hc) -> list[str]:
     """The keys this multirun varies: its sweeper's `params` and the sweep overrides
     (`opt=adam,sgd`, `opt.lr=range(...)`) of the command that started it (multirun.yaml)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf
 
     keys = [str(k) for k in (OmegaConf.select(hc, "sweeper.params", default=None) or {})]
     started = Path(str(hc.sweep.dir)) / names.MULTIRUN
     try:
-        task = OmegaConf.select(OmegaConf.load(started), "hydra.overrides.task") or []
-        parsed = OverridesParser.create().parse_overrides([str(o) for o in task])
-        keys += [o.get_key_element().lstrip("+~") for o in parsed if o.is_sweep_override()]
+        stat = started.stat()
+        keys += _sweep_keys(str(started), stat.st_mtime_ns, stat.st_size)
     except Exception:  # no multirun.yaml (another sweeper): what this job was given
         keys += [str(o).lstrip("+~").partition("=")[0] for o in hc.overrides.task]
     return [k for k in dict.fromkeys(keys) if not k.startswith("hydra")]
+
+
+@functools.lru_cache(maxsize=8)
+def _sweep_keys(path: str, mtime_ns: int, size: int) -> tuple[str, ...]:
+    """The keys the sweep overrides of multirun.yaml vary, read once a sweep per process
+    (every trial in it asks; the file is ~20 KB of YAML)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    task = OmegaConf.select(OmegaConf.load(path), "hydra.overrides.task") or []
+    parsed = OverridesParser.create().parse_overrides([str(o) for o in task])
+    return tuple(o.get_key_element().lstrip("+~") for o in parsed if o.is_sweep_override())
 
 
 def run_hparams(
