@@ -145,6 +145,35 @@ def test_advise_probes_the_remedies_and_prints_only_those_that_helped(tmp_path):
     assert "try (tested, best first):" in proc.stdout
 
 
+def test_advise_names_a_gain_below_the_threshold_as_within_noise_not_as_no_help():
+    """A probe 3% better is neither printed as tested nor lumped with the ones that hurt."""
+    from dlx.launch.advise import HELPS, report
+
+    def probe(name, loss):
+        return {
+            "name": name,
+            "change": [name],
+            "command": f"dlx train {name}",
+            "epochs": 5,
+            "best_val_loss": loss,
+        }
+
+    base = 1.0
+    plan = [
+        probe("(unchanged)", base),
+        probe("a=1", 0.5),
+        probe("b=2", 0.97),
+        probe("c=3", 1.3),
+        probe("d=4", math.inf),
+    ]
+    out = report(plan, 5)
+    assert out["tested"] == ["dlx train a=1"] and 0.97 > (1 - HELPS) * base
+    assert "a=1 val loss 1 -> 0.5" in out["summary"]
+    noise, hurt = out["dropped"].split("; did not help: ")
+    assert noise.startswith("within noise") and "b=2 (0.97)" in noise
+    assert hurt == "c=3 (1.3), d=4 (diverged)"
+
+
 def test_advise_on_a_folder_that_is_no_run_is_exit_2(tmp_path):
     proc = run_dlx(["advise", str(tmp_path / "nope")], cwd=tmp_path, check=2)
     assert "no such run folder" in proc.stderr and "Traceback" not in proc.stderr

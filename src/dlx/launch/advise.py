@@ -205,10 +205,23 @@ def report(plan: list[dict[str, Any]], budget: int) -> dict[str, Any]:
     ranked = "; ".join(
         f"{p['name']} val loss {_n(base)} -> {_n(p['best_val_loss'])}" for p in helped
     )
-    worse = ", ".join(f"{p['name']} ({_n(p['best_val_loss'])})" for p in dropped)
+    slight = [p for p in dropped if math.isfinite(p["best_val_loss"]) and p["best_val_loss"] < base]
+    worse = [p for p in dropped if p not in slight]
+    said = [
+        (
+            f"within noise (less than {HELPS:.0%} better; `dlx sweep ... --repeat 3` "
+            "tells noise from a gain): ",
+            slight,
+        ),
+        ("did not help: ", worse),
+    ]
     return {
         "summary": head + (": " + ranked if ranked else ": none helped"),
-        "dropped": ("did not help: " + worse) if worse else "",
+        "dropped": "; ".join(
+            label + ", ".join(f"{p['name']} ({_n(p['best_val_loss'])})" for p in ps)
+            for label, ps in said
+            if ps
+        ),
         "unchanged": {"epochs": plan[0]["epochs"], "best_val_loss": base},
         "tried": [
             {
