@@ -351,6 +351,15 @@ def test_asha_prunes_trials_from_inside_the_run_and_says_so(tmp_path):
     # importances only from 8 complete trials: the line says why there are none
     assert "parameter importances: not computed (" in proc.stdout
     assert not (sweep_dir / "param_importances.json").exists()
+    # a pruned trial is tested but draws nothing at its end: the conv filters are logged at
+    # the start only (a completed trial: at the start and the end)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    for r in rows:
+        events = EventAccumulator(r["folder"], size_guidance={"images": 0})
+        events.Reload()
+        tag = next(t for t in events.Tags()["images"] if t.startswith("filters/"))
+        assert len(events.Images(tag)) == (1 if r["status"] == "pruned" else 2), r
 
 
 def test_importances_name_the_evaluator_and_the_trials_they_read(tmp_path):

@@ -67,8 +67,8 @@ def diagnose(
             baselines=baselines,
             size=size,
         )
-    if overrides is None:
-        overrides, config_dir = run_overrides(run_dir)
+    if overrides is None and v["remedies"]:  # no remedy (a pruned trial, a good fit): no
+        overrides, config_dir = run_overrides(run_dir)  # command to build, no .hydra to read
     if (
         overrides is not None
     ):  # a debug aid served this run; the next one, about the fit, goes without

@@ -41,11 +41,8 @@ def finish(
             model, run.test_loader, run.loss_fn, run.task, run.device, cfg.precision
         )
         test_stats["checkpoint"] = test_ckpt
-        log_conv_layer(tracker, model, run.example, state.epoch)  # what the filters learned
-        if data.true_fn is not None and run.dist.is_main:
-            _fit_figure(run)
-        if is_plane(data) and run.dist.is_main:  # 2-D points: decision_boundary.png
-            save_boundary(tracker, model, data, run.device, run.run_dir, state.epoch)
+        if status != st.PRUNED:  # a trial stopped on purpose gets its test, not its figures
+            _figures(run, model)
     elif status == st.INTERRUPTED:
         run.console.print(
             "[yellow]interrupted:[/] the last completed epoch is saved in "
@@ -108,6 +105,17 @@ def _samples(data: Any) -> int | None:
         return len(data.train)
     except TypeError:  # a stream without a length
         return None
+
+
+def _figures(run: Run, model: torch.nn.Module) -> None:
+    """What the kept model learned: its conv filters, and a function's curve or the
+    decision boundary of 2-D points (fit.png, decision_boundary.png)."""
+    data, epoch = run.data, run.state.epoch
+    log_conv_layer(run.tracker, model, run.example, epoch)  # what the filters learned
+    if data.true_fn is not None and run.dist.is_main:
+        _fit_figure(run)
+    if is_plane(data) and run.dist.is_main:  # 2-D points: decision_boundary.png
+        save_boundary(run.tracker, model, data, run.device, run.run_dir, epoch)
 
 
 def _fit_figure(run: Run) -> None:
