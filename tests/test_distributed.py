@@ -23,7 +23,17 @@ from dlx.errors import UserError
 
 # 192 training samples in global batches of 32: every batch splits evenly over 2 ranks.
 # The default cnn has no BatchNorm and no dropout, so DDP must match one process exactly.
-SMALL = [*FAST, "device=cpu", "data.limit=192", "batch_size=32", "epochs=2", "opt.lr=0.01"]
+# Batch norm (the default cnn's) keeps per-rank batch statistics under data parallelism, as
+# PyTorch's DDP does without SyncBatchNorm: equal weights need a model without it.
+SMALL = [
+    *FAST,
+    "device=cpu",
+    "data.limit=192",
+    "batch_size=32",
+    "epochs=2",
+    "opt.lr=0.01",
+    "model.batchnorm=false",
+]
 # Float sums in another order (each rank's kernels with their own thread count) move weights
 # by ~1e-5 after these 12 Adam steps: one process with 1 torch thread vs 2 differs by 1.2e-5 on
 # an AMD EPYC. A wrong split is 4 orders larger: batches of 16 instead of 32 differ by 0.24.

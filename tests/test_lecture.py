@@ -27,8 +27,10 @@ def built(*overrides: str):
 def test_stride_pool_and_padding_change_the_shapes_the_layers_make():
     from dlx.models.shapes import output_shapes
 
+    lenet = ("model.channels=[6,16]", "model.batchnorm=false")  # the lecture's LeNet-5
+
     def shapes(*args):
-        model = built("data.limit=8", *args).model
+        model = built("data.limit=8", *lenet, *args).model
         return output_shapes(model, torch.zeros(1, 1, 8, 8))
 
     base = shapes()
@@ -36,7 +38,7 @@ def test_stride_pool_and_padding_change_the_shapes_the_layers_make():
     strided = shapes("model.stride=2", "model.pool=avg")
     assert strided["features.0"] == (6, 4, 4), "stride 2 halves the 8x8 digit"
     assert strided["features.2"] == (6, 2, 2)
-    model = built("data.limit=8", "model.stride=2", "model.pool=avg").model
+    model = built("data.limit=8", *lenet, "model.stride=2", "model.pool=avg").model
     assert isinstance(model.features[2], nn.AvgPool2d)
     valid = shapes("model.kernel_size=3", "model.padding=0")
     assert valid["features.0"] == (6, 6, 6), "a 3x3 filter without padding loses a pixel a side"
@@ -51,22 +53,23 @@ def test_stride_pool_and_padding_change_the_shapes_the_layers_make():
 def test_the_model_table_shows_each_layers_output_shape(tmp_run):
     run_dir, where = tmp_run
     proc = run_dlx(
-        ["train", "model.stride=2", "model.pool=avg", "epochs=1", *TINY, where],
+        ["train", "model.stride=2", "model.pool=avg", "epochs=1", *TINY, where],  # the default
         cwd=run_dir.parent,
         check=0,
     )
     lines = {line.split()[0]: line.split() for line in proc.stdout.splitlines() if line.strip()}
     assert lines["input"][-1] == "1x8x8"
-    assert lines["features.0"][1:4] == ["Conv2d", "6x4x4", "156"]
-    assert lines["features.2"][1:3] == ["AvgPool2d", "6x2x2"]
-    assert lines["classifier.5"][1:3] == ["Linear", "10"]
+    assert lines["features.0"][1:4] == ["Conv2d", "16x4x4", "400"]  # 16 5x5 filters, no bias
+    assert lines["features.1"][1:3] == ["BatchNorm2d", "16x4x4"]
+    assert lines["features.3"][1:3] == ["AvgPool2d", "16x2x2"]
+    assert lines["classifier.7"][1:3] == ["Linear", "10"]  # flatten, (linear, bn, relu) x 2
     assert read_metrics(run_dir)["status"] == "completed"
 
 
 def test_a_combination_that_shrinks_the_image_to_nothing_exits_2_naming_the_layer(tmp_path):
     proc = run_dlx(["train", "model.padding=0", *TINY], cwd=tmp_path, check=2)
-    assert "features.3" in proc.stderr and "Conv2d 5x5" in proc.stderr, proc.stderr
-    assert "6x2x2" in proc.stderr and "Traceback" not in proc.stderr
+    assert "features.4" in proc.stderr and "Conv2d 5x5" in proc.stderr, proc.stderr
+    assert "16x2x2" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "outputs").exists(), "refused before a run folder was made"
     with pytest.raises(UserError, match="features.0") as err:
         built("model=alexnet", "model.kernel_size=40", "model.padding=0", "data.limit=8")
@@ -260,6 +263,6 @@ def test_a_cnn_run_logs_feature_maps_of_both_conv_layers_at_start_and_end(tmp_ru
 
     acc = EventAccumulator(str(run_dir), size_guidance={"images": 0})
     acc.Reload()
-    for layer in ("features.0", "features.3"):
+    for layer in ("features.0", "features.4"):  # conv, batch norm, relu, pool; conv, ...
         steps = [e.step for e in acc.Images(f"feature_maps/{layer}")]
         assert steps == [0, 1], (layer, steps)

@@ -55,7 +55,7 @@ def test_eval_writes_what_the_model_gets_wrong(image_run):
     n = sum(r["support"] for r in result["per_class"])
     assert [r["class"] for r in result["per_class"]] == list(CLASSES)
     assert len(result["top_losses"]) == min(16, n)
-    assert result["gradcam_layer"] == "features.3"
+    assert result["gradcam_layer"] == "features.4"  # the cnn's last conv layer
     matrix = torch.tensor(result["confusion_matrix"])
     off = matrix.sum() - matrix.trace()
     assert sum(p["count"] for p in result["confused_pairs"]) == off

@@ -14,7 +14,6 @@ normalized there.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Iterator
 
@@ -55,7 +54,10 @@ class TensorLoader:
         self.rank, self.world_size = rank, world_size
 
     def __len__(self) -> int:
-        return math.ceil(self.n / self.batch_size)
+        full, rest = divmod(self.n, self.batch_size)
+        return full + (
+            1 if rest and (not self.shuffle or rest >= _smallest(self.n, self.world_size)) else 0
+        )
 
     def __iter__(self) -> Iterator[Batch]:
         n, bs = self.n, self.batch_size
@@ -66,9 +68,9 @@ class TensorLoader:
         for start in range(0, n, bs):
             if self.shuffle:
                 idx = perm[start : start + bs]
+                if len(idx) < _smallest(n, self.world_size):
+                    return  # every rank steps together; batch norm cannot train on one sample
                 if self.world_size > 1:
-                    if len(idx) < self.world_size:  # every rank must step together
-                        return
                     idx = idx[self.rank :: self.world_size]
                 if self.images is not None:
                     xb, yb = self.images.batch(idx, self.device), self.y[idx.to(self.y.device)]
@@ -99,15 +101,22 @@ class _SeededShuffle(Sampler[list[int]]):
         perm = torch.randperm(self.n, generator=self.generator)
         for start in range(0, self.n, self.bs):
             idx = perm[start : start + self.bs]
+            if len(idx) < _smallest(self.n, self.world):
+                return  # every rank steps together; batch norm cannot train on one sample
             if self.world > 1:
-                if len(idx) < self.world:  # every rank must step together
-                    return
                 idx = idx[self.rank :: self.world]
             yield idx.tolist()
 
     def __len__(self) -> int:
         full, rest = divmod(self.n, self.bs)
-        return full + (1 if rest and rest >= self.world else 0)
+        return full + (1 if rest and rest >= _smallest(self.n, self.world) else 0)
+
+
+def _smallest(n: int, world: int) -> int:
+    """The smallest training batch taken: one per rank, and never a last batch of a single
+    sample (batch norm's training mode needs two; the next epoch's shuffle places it elsewhere),
+    unless the data is that one sample."""
+    return max(world, 2 if n > 1 else 1)
 
 
 def default_workers() -> int:

@@ -56,6 +56,16 @@ def trace(features: nn.Sequential, in_shape: tuple[int, ...], prefix: str = "fea
     """The number of values `features` outputs for one image of `in_shape` (what the first
     fully connected layer takes); a UserError naming the layer whose output has no pixels."""
     x = torch.zeros(1, *in_shape)
+    was_training = features.training
+    features.eval()  # batch norm takes one image in eval mode, even a 1x1 feature map
+    with torch.no_grad():
+        try:
+            return _trace(features, x, prefix)
+        finally:
+            features.train(was_training)
+
+
+def _trace(features: nn.Sequential, x: torch.Tensor, prefix: str) -> int:
     with torch.no_grad():
         for i, layer in enumerate(features):
             before = tuple(x.shape[1:])
