@@ -215,3 +215,102 @@ def test_untested_suggestions_say_so_and_name_dlx_advise(tmp_path):
         cwd=tmp_path,
     )
     assert f"try (untested guesses; `dlx advise {run}` measures which help):" in proc.stdout
+
+
+# ------------------------------------------------------------- evidence the verdict now reads
+
+
+def _bouncing_run(rng, end_ratio: float, n: int = 11):
+    """A classification run that got to ~0.9 accuracy with val loss swinging by 2-10x between
+    epochs, ending `end_ratio` x its best (the default cnn at Adam lr 0.5)."""
+    best = rng.uniform(0.15, 0.3)
+    vl = [rng.uniform(2, 200)] + [best * rng.uniform(2.5, 10) for _ in range(n - 1)]
+    at = rng.randrange(2, n - 3)
+    vl[at] = best
+    vl[at + 1] = best * 3  # a sharp swing right after the best
+    vl[-1] = best * end_ratio
+    # the train loss bounces too and is no lower after the best epoch (not overfitting)
+    tl = [2.7] + [rng.uniform(0.3, 0.5) if i <= at else rng.uniform(0.5, 0.8) for i in range(1, n)]
+    ta = [0.4] + [rng.uniform(0.86, 0.93) for _ in range(n - 1)]
+    va = [0.1] + [a + rng.uniform(-0.03, 0.03) for a in ta[1:]]  # no accuracy gap
+    return curves(tl, vl, ta, va)
+
+
+def test_a_run_that_bounced_and_never_settled_is_a_too_large_lr_not_a_good_fit():
+    """Generated: curves swinging in several epochs and ending >= 2x the best val loss; the
+    control (same curves ending near the best) is not called unstable by this rule."""
+    import random
+
+    rng = random.Random(7)
+    for _ in range(20):
+        h = _bouncing_run(rng, end_ratio=rng.uniform(2.2, 4))
+        d = judge(["opt.lr=0.5"], h, initial_loss=2.5, baselines=CHANCE)
+        assert (d["verdict"], d["cause"]) == ("underfitting", "lr too large"), d["evidence"]
+        assert d["try"][0] == "dlx train opt.lr=0.05" and "overshoot" in d["evidence"]
+        nums = numbers_in(d["evidence"])
+        assert len(nums) == len(set(nums)), d["evidence"]
+
+
+def test_a_regression_loss_bouncing_at_its_floor_stays_a_good_fit():
+    """Val MSE swinging 1e-4 <-> 3e-4 near the floor of the lecture's function: noise, not a
+    rate (the rise is a tiny share of a blind guess's 0.047)."""
+    import random
+
+    rng = random.Random(3)
+    for _ in range(10):
+        tl = [0.1 * 0.5**i for i in range(8)] + [rng.uniform(1e-4, 3e-4) for _ in range(30)]
+        vl = [0.1 * 0.5**i for i in range(8)] + [rng.uniform(1e-4, 3e-4) for _ in range(30)]
+        vl[20], vl[21], vl[-1] = 8e-5, 3e-4, 2.5e-4
+        d = judge(
+            ["experiment=universal_approximation"],
+            curves(tl, vl),
+            "regression",
+            initial_loss=0.2,
+            baselines=FUNCTION,
+        )
+        assert d["verdict"] == "good fit", d["evidence"]
+
+
+def test_the_accuracy_gap_is_read_over_the_last_epochs_not_one_noisy_epoch():
+    """100 images with dropout: train accuracy swings 0.83-0.96 from epoch to epoch. One high
+    last epoch is not memorizing; a gap held over the last epochs is."""
+    n = 40
+    vl = [2.0 * 0.9**i + 0.34 for i in range(n)]
+    tl = [2.1 * 0.9**i + 0.30 for i in range(n)]
+    va = [min(0.87, 0.2 + 0.03 * i) for i in range(n)]
+    noisy = [min(0.9, 0.2 + 0.03 * i) for i in range(n)]
+    noisy[-1] = 0.96  # the last epoch alone is 0.09 above val
+    d = judge([], curves(tl, vl, noisy, va), initial_loss=2.3, baselines=CHANCE)
+    assert d["verdict"] == "good fit", d["evidence"]
+    assert "the mean of the last 5 epochs" in d["evidence"]
+    held = [min(0.99, 0.2 + 0.03 * i) for i in range(n)]  # 0.99 vs 0.87 for the last 5
+    d = judge([], curves(tl, vl, held, va), initial_loss=2.3, baselines=CHANCE)
+    assert d["verdict"] == "overfitting" and "a gap of 0.120" in d["evidence"], d["evidence"]
+
+
+def test_a_big_model_that_flattened_out_is_not_called_too_small():
+    """Stuck near a cubic fit: with 13 parameters the model is too small (capacity); with 6,001
+    for 700 points and the loss still falling at the end, the steps are (lr too small)."""
+    overrides = ["experiment=universal_approximation", "opt.lr=1e-5", "epochs=100"]
+    val = [0.16 * 0.5**i + 0.0167 for i in range(12)] + [0.0167 - 1e-5 * i for i in range(20)]
+    h = curves(val, val)
+    small = judge(
+        overrides,
+        h,
+        "regression",
+        initial_loss=0.2,
+        baselines=FUNCTION,
+        size={"parameters": 13, "samples": 700},
+    )
+    assert small["cause"] == "capacity", small["evidence"]
+    big = judge(
+        overrides,
+        h,
+        "regression",
+        initial_loss=0.2,
+        baselines=FUNCTION,
+        size={"parameters": 6001, "samples": 700},
+    )
+    assert (big["verdict"], big["cause"]) == ("underfitting", "lr too small"), big["evidence"]
+    assert "6,001 trainable parameters for 700 training examples" in big["evidence"]
+    assert big["try"][0].startswith("dlx train experiment=universal_approximation opt.lr=0.0001")
