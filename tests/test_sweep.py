@@ -216,12 +216,33 @@ def test_joblib_runs_trials_in_parallel_with_a_share_of_the_cores(tmp_path):
     rows = read_summary(sweep_dir)
     assert sorted(r["overrides"].split()[0] for r in rows) == ["opt=adam", "opt=sgd"]
     assert all(r["status"] == "completed" for r in rows)
-    share = max(1, (os.cpu_count() or 1) // 2)
+    from dlx.launch.hydra_app import usable_cores
+
+    share = max(1, usable_cores() // 2)
     for trial in trial_dirs(sweep_dir):
         assert f"torch threads: {share} " in (trial / "train.log").read_text()
     # one line a trial from the workers; no joblib launcher lines, no trial's summary box
     assert proc.stdout.count("| best so far") == 2, proc.stdout
     assert "Joblib" not in proc.stdout and "dlx run summary" not in proc.stdout
+
+
+def test_joblib_workers_share_the_cores_this_process_may_use_not_the_machines(monkeypatch):
+    """taskset / a cpuset of 2 cores on a 16-core machine: 2 workers get 1 thread each, not 8
+    (16 threads fighting over 2 cores)."""
+    from omegaconf import OmegaConf
+
+    from dlx.launch import hydra_app
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    joblib = {"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"}
+    hc = OmegaConf.create({"launcher": {**joblib, "n_jobs": 2}})
+    assert hydra_app.usable_cores() == 2
+    assert hydra_app._trial_threads(hc) == 1
+    hc.launcher.n_jobs = -1  # joblib's "every core": one worker a usable core
+    assert hydra_app._trial_threads(hc) == 1
+    basic = OmegaConf.create({"launcher": {"_target_": "BasicLauncher"}})
+    assert hydra_app._trial_threads(basic) is None
 
 
 def _fake_trial(sweep_dir: Path, name: str, overrides: list[str], metrics: dict) -> None:

@@ -61,13 +61,22 @@ def _choices(hc) -> dict[str, str]:
     return out
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (taskset, a container's or SLURM's cpuset), not the
+    machine's count: n workers each given machine // n threads would oversubscribe them."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
 def _trial_threads(hc) -> int | None:
     """Parallel launchers share the cores: each of n workers gets cores // n torch threads."""
     launcher = str(OmegaConf.select(hc, "launcher._target_", default=""))
     if "joblib" not in launcher.lower():
         return None
     n_jobs = int(OmegaConf.select(hc, "launcher.n_jobs", default=-1) or -1)
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     workers = cores if n_jobs <= 0 else min(n_jobs, cores)
     return max(1, cores // max(1, workers))
 
@@ -99,7 +108,7 @@ def task(cfg: DictConfig, results: list[dict[str, Any] | BaseException]) -> floa
         OmegaConf.set_struct(cfg, False)
         cfg.num_threads = threads
         OmegaConf.set_struct(cfg, True)
-        log.info("torch threads: %d (this trial's share of %d cores)", threads, os.cpu_count() or 1)
+        log.info("torch threads: %d (this trial's share of %d cores)", threads, usable_cores())
     since = time.time()
     try:
         # Ctrl-C from here on stops the run cleanly; one process writes this folder at a time.
