@@ -101,7 +101,8 @@ def task(cfg: DictConfig, results: list[dict[str, Any] | BaseException]) -> floa
 
     show_debug_lines()  # hydra.verbose=true: these lines on the terminal too
     log.debug("run folder %s; choices %s", run_dir, _choices(hc))
-    log.debug("composed config:\n%s", OmegaConf.to_yaml(cfg))
+    if log.isEnabledFor(logging.DEBUG):  # the YAML costs a few ms a trial: only when shown
+        log.debug("composed config:\n%s", OmegaConf.to_yaml(cfg))
     multirun = hc.mode == RunMode.MULTIRUN
     threads = _trial_threads(hc)
     if threads and not cfg.get("num_threads"):
