@@ -81,6 +81,12 @@ def _trial_threads(hc) -> int | None:
     return max(1, cores // max(1, workers))
 
 
+def _debug_config(cfg: DictConfig) -> None:
+    """The composed config on the debug log; its YAML (a few ms a trial) only when shown."""
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("composed config:\n%s", OmegaConf.to_yaml(cfg))
+
+
 def task(cfg: DictConfig, results: list[dict[str, Any] | BaseException]) -> float:
     """One Hydra job = one run. Returns the objective for sweepers (the monitored best value);
     appends the run's metrics (or, for a single run, the exception that ended it) to
@@ -101,8 +107,7 @@ def task(cfg: DictConfig, results: list[dict[str, Any] | BaseException]) -> floa
 
     show_debug_lines()  # hydra.verbose=true: these lines on the terminal too
     log.debug("run folder %s; choices %s", run_dir, _choices(hc))
-    if log.isEnabledFor(logging.DEBUG):  # the YAML costs a few ms a trial: only when shown
-        log.debug("composed config:\n%s", OmegaConf.to_yaml(cfg))
+    _debug_config(cfg)
     multirun = hc.mode == RunMode.MULTIRUN
     threads = _trial_threads(hc)
     if threads and not cfg.get("num_threads"):
