@@ -31,6 +31,7 @@ from dlx.record.atomic import write_text
 from dlx.sweeps.groups import override_key
 from dlx.sweeps.repeats import outcome, repeat_extras, without_keys
 from dlx.sweeps.summary import folder_state, objective_direction, read_trial_metrics
+from dlx.sweeps.trialconfig import reuse_compositions
 
 log = logging.getLogger("dlx")
 
@@ -73,6 +74,8 @@ def run_sweep(plugin, arguments: list[str]) -> list[Any]:
     run = _Run(plugin, sweep_dir, pruner, direction, resume)
     swept = {override_key(p) for p in params}
     run.extras = repeat_extras(config, int(opts.get("repeat") or 1), swept)
+    if run.basic():  # trials that differ in values only are not composed again
+        reuse_compositions(plugin.launcher)
     if opts.get("grid"):
         run.grid(params)
     else:
@@ -196,9 +199,8 @@ class _Run:
                 for _, ov, n in group
             ]
             if not self.validated and not self.basic():
-                # Hydra's check composes every job's config once more before the launcher
-                # does (~0.25 s a trial): the first batch says whether the overrides compose;
-                # the basic launcher composes in this process and fails the same way.
+                # Hydra's check composes each job's config once more (~0.1 s): the first batch
+                # tells; the basic launcher composes in this process and fails the same way.
                 self.plugin.validate_batch_is_legal(batch)
                 self.validated = True
             results = self.plugin.launcher.launch(batch, initial_job_idx=group[0][0])

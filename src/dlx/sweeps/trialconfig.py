@@ -1,0 +1,102 @@
+"""A trial's config without composing it again (the basic launcher, one trial at a time).
+
+Hydra's launcher composes every trial's config from the YAML files (~0.1 s a trial: defaults
+tree, file loads, merges). The trials of one sweep mostly differ in values only (`opt.lr=...`,
+`seed=...`, the trial number Optuna's reporter reads), so `TrialConfigs.load_sweep_config`
+keeps the last trial's composed config and gives the next one a copy with the changed values
+applied the way Hydra applies command-line values (`_apply_overrides_to_config`), the
+override lists and `hydra.job.override_dirname` recomputed. Anything else that changes (a
+config group, a `+key` / `~key`, a key given twice, `hydra.searchpath`) is composed by Hydra
+in full, as before.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+
+def reuse_compositions(launcher: Any) -> None:
+    """Hydra's basic launcher composes each trial's config through `TrialConfigs`."""
+    import dataclasses
+
+    context = getattr(launcher, "hydra_context", None)
+    if context is None or isinstance(context.config_loader, TrialConfigs):
+        return
+    loader = TrialConfigs(context.config_loader)
+    launcher.hydra_context = dataclasses.replace(context, config_loader=loader)
+
+
+class TrialConfigs:
+    """A stand-in for Hydra's config loader that reuses the composition across trials."""
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+        self.last: tuple[list[Any], DictConfig] | None = None  # parsed overrides, config
+
+    def __getattr__(self, name: str) -> Any:  # everything else: Hydra's own loader
+        return getattr(self.loader, name)
+
+    def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]):
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        lines = [*OmegaConf.to_container(master_config.hydra.overrides.hydra), *sweep_overrides]
+        parsed = OverridesParser.create().parse_overrides(lines)
+        cfg = self._reuse(master_config, parsed)
+        if cfg is None:
+            cfg = self.loader.load_sweep_config(master_config, list(sweep_overrides))
+        # kept before the launcher and the job write into it (job id, output dir)
+        self.last = (parsed, copy.deepcopy(cfg))
+        return cfg
+
+    def _reuse(self, master_config: DictConfig, parsed: list[Any]) -> DictConfig | None:
+        changed = values_changed(self.last[0], parsed, self.last[1]) if self.last else None
+        if changed is None:
+            return None
+        from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
+
+        cfg = copy.deepcopy(self.last[1])
+        ConfigLoaderImpl._apply_overrides_to_config(changed, cfg)
+        job = cfg.hydra.job.config.override_dirname
+        task = [o for o in parsed if not o.is_hydra_override()]
+        with open_dict(cfg.hydra):
+            cfg.hydra.overrides.hydra = [o.input_line for o in parsed if o.is_hydra_override()]
+            cfg.hydra.overrides.task = [o.input_line for o in task]
+            cfg.hydra.runtime.cwd = os.getcwd()
+            cfg.hydra.job.override_dirname = get_overrides_dirname(
+                overrides=task,
+                kv_sep=job.kv_sep,
+                item_sep=job.item_sep,
+                exclude_keys=job.exclude_keys,
+            )
+        OmegaConf.copy_cache(from_config=master_config, to_config=cfg)
+        return cfg
+
+
+def values_changed(before: list[Any], after: list[Any], cfg: DictConfig) -> list[Any] | None:
+    """The overrides of `after` that set another value than `before` did, position by
+    position, when that is all that changed; None when the composition itself may differ."""
+    from hydra.core.override_parser.types import OverrideType
+
+    if len(before) != len(after):
+        return None
+    keys = [o.key_or_group for o in after]
+    if len(set(keys)) != len(keys):  # applied in order: a key given twice is Hydra's to settle
+        return None
+    groups = set(cfg.hydra.runtime.choices.keys())
+    changed = []
+    for a, b in zip(before, after, strict=True):
+        if a.input_line == b.input_line:
+            continue
+        if (a.key_or_group, a.package, a.type) != (b.key_or_group, b.package, b.type):
+            return None
+        if b.type not in (OverrideType.CHANGE, OverrideType.FORCE_ADD) or b.is_sweep_override():
+            return None
+        key = b.key_or_group
+        if b.package is not None or "/" in key or key in groups or key.startswith("hydra.search"):
+            return None  # a config group, or where Hydra looks for them
+        changed.append(b)
+    return changed

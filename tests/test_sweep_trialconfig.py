@@ -1,0 +1,87 @@
+"""A trial's config reused from the last trial's (dlx.sweeps.trialconfig) is the config
+Hydra composes for it, and anything beyond new values is composed by Hydra in full."""
+
+from __future__ import annotations
+
+import pytest
+from omegaconf import OmegaConf
+
+FIXED = ["model=mlp", "epochs=3", "log.graph=false"]
+
+
+class Counting:
+    """Hydra's loader, counting the trials it composed in full."""
+
+    def __init__(self, loader):
+        self.loader, self.composed = loader, 0
+
+    def load_sweep_config(self, master, overrides):
+        self.composed += 1
+        return self.loader.load_sweep_config(master, overrides)
+
+
+@pytest.fixture
+def hydra_loader(tmp_path):
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+
+    from dlx.config.compose import conf_dir, register_resolvers
+
+    register_resolvers()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(conf_dir()), version_base="1.3", job_name="train"):
+        loader = GlobalHydra.instance().config_loader()
+        args = ["hparams_search=optuna", *FIXED, f"hydra.sweep.dir={tmp_path}"]
+        yield loader, loader.load_configuration("config", args, RunMode.MULTIRUN)
+    GlobalHydra.instance().clear()
+
+
+def trial(n: int, lr: str, width: int, *more: str) -> list[str]:
+    env = f"++hydra.job.env_set.DLX_OPTUNA_TRIAL={n}"
+    return [f"opt.lr={lr}", f"model.width={width}", *FIXED, *more, env]
+
+
+def test_reused_trial_configs_are_the_ones_hydra_composes(hydra_loader):
+    from dlx.sweeps.trialconfig import TrialConfigs
+
+    loader, master = hydra_loader
+    counting = Counting(loader)
+    fast = TrialConfigs(counting)
+    trials = [
+        trial(0, "0.001", 64),
+        trial(1, "0.0301", 16),  # values only: reused
+        trial(2, "'3e-4'", 128),  # a quoted value
+        trial(3, "0.01", 32, "opt=sgd"),  # one more override: composed
+        trial(4, "0.02", 32, "opt=adam"),  # another config group: composed
+        trial(5, "0.03", 32, "opt=adam"),  # values only again
+        trial(6, "0.03", 32, "+opt.foo=1")[:-1] + ["++hydra.job.env_set.X=1"],  # composed
+    ]
+    for overrides in trials[:6]:
+        want = loader.load_sweep_config(master, overrides)
+        got = fast.load_sweep_config(master, overrides)
+        assert OmegaConf.to_container(got, resolve=False) == OmegaConf.to_container(
+            want, resolve=False
+        ), overrides
+        assert got.hydra.job.override_dirname == want.hydra.job.override_dirname
+        assert list(got.hydra.overrides.task) == [o for o in overrides if "hydra." not in o]
+        got.hydra.job.id = 99  # what the launcher and the job write is not carried over
+    assert counting.composed == 3, "trials 0, 3 and 4 composed, 1, 2 and 5 reused"
+    assert fast.load_sweep_config(master, trial(7, "0.5", 8)).opt.lr == 0.5
+    assert counting.composed == 4, "a different list of keys is composed in full"
+    assert fast.load_sweep_config(master, trial(8, "0.25", 8)).hydra.job.get("id") is None
+
+
+def test_a_bad_value_fails_as_hydra_fails(hydra_loader):
+    from hydra.errors import ConfigCompositionException
+
+    from dlx.sweeps.trialconfig import TrialConfigs
+
+    loader, master = hydra_loader
+    fast = TrialConfigs(loader)
+    fast.load_sweep_config(master, trial(0, "0.001", 64, "hydra.job.chdir=false"))
+    bad = trial(1, "0.1", 64, "hydra.job.chdir=sideways")  # not a bool
+    with pytest.raises(ConfigCompositionException, match="sideways"):
+        loader.load_sweep_config(master, bad)
+    with pytest.raises(ConfigCompositionException, match="sideways"):
+        fast.load_sweep_config(master, bad)
