@@ -55,9 +55,12 @@ def test_reused_trial_configs_are_the_ones_hydra_composes(hydra_loader):
         trial(3, "0.01", 32, "opt=sgd"),  # one more override: composed
         trial(4, "0.02", 32, "opt=adam"),  # another config group: composed
         trial(5, "0.03", 32, "opt=adam"),  # values only again
-        trial(6, "0.03", 32, "+opt.foo=1")[:-1] + ["++hydra.job.env_set.X=1"],  # composed
+        trial(6, "0.03", 32, "reg=[l2,dropout]"),  # a list of choices: composed
+        trial(7, "0.03", 32, "reg=l1"),  # a group, though Hydra records no list choice
+        trial(8, "0.03", 32, "seed=5"),  # one more override: composed
+        trial(9, "0.03", 32, "seed=6"),  # a top-level value: reused
     ]
-    for overrides in trials[:6]:
+    for overrides in trials:
         want = loader.load_sweep_config(master, overrides)
         got = fast.load_sweep_config(master, overrides)
         assert OmegaConf.to_container(got, resolve=False) == OmegaConf.to_container(
@@ -66,10 +69,10 @@ def test_reused_trial_configs_are_the_ones_hydra_composes(hydra_loader):
         assert got.hydra.job.override_dirname == want.hydra.job.override_dirname
         assert list(got.hydra.overrides.task) == [o for o in overrides if "hydra." not in o]
         got.hydra.job.id = 99  # what the launcher and the job write is not carried over
-    assert counting.composed == 3, "trials 0, 3 and 4 composed, 1, 2 and 5 reused"
-    assert fast.load_sweep_config(master, trial(7, "0.5", 8)).opt.lr == 0.5
-    assert counting.composed == 4, "a different list of keys is composed in full"
-    assert fast.load_sweep_config(master, trial(8, "0.25", 8)).hydra.job.get("id") is None
+    assert counting.composed == 6, "trials 0, 3, 4, 6, 7 and 8 composed, 1, 2, 5 and 9 reused"
+    assert fast.load_sweep_config(master, trial(10, "0.5", 8)).opt.lr == 0.5
+    assert counting.composed == 7, "a different list of keys is composed in full"
+    assert fast.load_sweep_config(master, trial(11, "0.25", 8)).hydra.job.get("id") is None
 
 
 def test_a_bad_value_fails_as_hydra_fails(hydra_loader):
@@ -85,3 +88,19 @@ def test_a_bad_value_fails_as_hydra_fails(hydra_loader):
         loader.load_sweep_config(master, bad)
     with pytest.raises(ConfigCompositionException, match="sideways"):
         fast.load_sweep_config(master, bad)
+
+
+def test_while_a_multirun_runs_hydras_loader_reuses_and_then_is_itself_again(hydra_loader):
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    from dlx.sweeps.trialconfig import reused_compositions
+
+    loader, master = hydra_loader
+    trials = [trial(0, "0.001", 64), trial(1, "0.02", 32), trial(2, "0.3", 32, "opt=sgd")]
+    want = [OmegaConf.to_container(loader.load_sweep_config(master, t)) for t in trials]
+    own = ConfigLoaderImpl.load_sweep_config
+    with reused_compositions():
+        assert ConfigLoaderImpl.load_sweep_config is not own
+        got = [OmegaConf.to_container(loader.load_sweep_config(master, t)) for t in trials]
+    assert ConfigLoaderImpl.load_sweep_config is own
+    assert got == want

@@ -187,6 +187,16 @@ def _argv(overrides: list[str], multirun: bool, config_dir: str | None) -> list[
     return argv + list(overrides)
 
 
+def _compositions(multirun: bool):
+    """A sweep's trials in this process are composed from the YAML only when they differ from
+    the last trial in more than values (`dlx.sweeps.trialconfig`)."""
+    if not multirun:
+        return contextlib.nullcontext()
+    from dlx.sweeps.trialconfig import reused_compositions
+
+    return reused_compositions()
+
+
 def run_hydra(
     overrides: list[str], multirun: bool = False, config_dir: str | None = None
 ) -> list[dict[str, Any] | BaseException]:
@@ -205,7 +215,7 @@ def run_hydra(
     # boundary instead of Hydra's traceback printer.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
-        with no_mode_probe(overrides, config_dir):
+        with no_mode_probe(overrides, config_dir), _compositions(multirun):
             main()
     finally:
         sys.argv = saved_argv

@@ -31,7 +31,6 @@ from dlx.record.atomic import write_text
 from dlx.sweeps.groups import override_key
 from dlx.sweeps.repeats import outcome, repeat_extras, without_keys
 from dlx.sweeps.summary import folder_state, objective_direction, read_trial_metrics
-from dlx.sweeps.trialconfig import reuse_compositions
 
 log = logging.getLogger("dlx")
 
@@ -74,8 +73,6 @@ def run_sweep(plugin, arguments: list[str]) -> list[Any]:
     run = _Run(plugin, sweep_dir, pruner, direction, resume)
     swept = {override_key(p) for p in params}
     run.extras = repeat_extras(config, int(opts.get("repeat") or 1), swept)
-    if run.basic():  # trials that differ in values only are not composed again
-        reuse_compositions(plugin.launcher)
     if opts.get("grid"):
         run.grid(params)
     else:

@@ -1,33 +1,60 @@
-"""A trial's config without composing it again (the basic launcher, one trial at a time).
+"""A trial's config without composing it again (trials run in the sweep's own process).
 
-Hydra's launcher composes every trial's config from the YAML files (~0.1 s a trial: defaults
-tree, file loads, merges). The trials of one sweep mostly differ in values only (`opt.lr=...`,
-`seed=...`, the trial number Optuna's reporter reads), so `TrialConfigs.load_sweep_config`
-keeps the last trial's composed config and gives the next one a copy with the changed values
-applied the way Hydra applies command-line values (`_apply_overrides_to_config`), the
-override lists and `hydra.job.override_dirname` recomputed. Anything else that changes (a
-config group, a `+key` / `~key`, a key given twice, `hydra.searchpath`) is composed by Hydra
-in full, as before.
+Hydra composes every trial's config from the YAML files (~0.1 s a trial: defaults tree, file
+loads, merges), and its grid sweeper composes each job once more to check the batch. The
+trials of one sweep mostly differ in values only (`opt.lr=...`, `seed=...`, the trial number
+Optuna's reporter reads), so `TrialConfigs.load_sweep_config` keeps the last trial's composed
+config and gives the next one a copy with the changed values applied the way Hydra applies
+command-line values (`_apply_overrides_to_config`), the override lists and
+`hydra.job.override_dirname` recomputed. Anything else that changes (a config group, a
+`+key` / `~key`, a key given twice, `hydra.searchpath`) is composed by Hydra in full, as
+before. `reused_compositions` puts it under Hydra's config loader while a multirun runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
+import weakref
+from collections.abc import Iterator
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 
-def reuse_compositions(launcher: Any) -> None:
-    """Hydra's basic launcher composes each trial's config through `TrialConfigs`."""
-    import dataclasses
+@contextlib.contextmanager
+def reused_compositions() -> Iterator[None]:
+    """While a multirun runs in this process, every Hydra config loader composes a trial's
+    config through a `TrialConfigs` of its own: Hydra's grid sweeper checks a batch by
+    composing each job, the basic launcher composes each again, and dlx's sweeper launches
+    trial after trial; those that differ from the last in values only are not composed again.
+    Launchers in other processes (joblib, Ray, SLURM) compose there, as before."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
 
-    context = getattr(launcher, "hydra_context", None)
-    if context is None or isinstance(context.config_loader, TrialConfigs):
-        return
-    loader = TrialConfigs(context.config_loader)
-    launcher.hydra_context = dataclasses.replace(context, config_loader=loader)
+    original = ConfigLoaderImpl.load_sweep_config
+    trials: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def load_sweep_config(self, master_config, sweep_overrides):
+        if self not in trials:
+            trials[self] = TrialConfigs(_Composing(self, original))
+        return trials[self].load_sweep_config(master_config, sweep_overrides)
+
+    ConfigLoaderImpl.load_sweep_config = load_sweep_config
+    try:
+        yield
+    finally:
+        ConfigLoaderImpl.load_sweep_config = original
+
+
+class _Composing:
+    """Hydra's own load_sweep_config of `loader`, as `TrialConfigs` calls it."""
+
+    def __init__(self, loader: Any, load: Any) -> None:
+        self.loader, self.load = loader, load
+
+    def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]):
+        return self.load(self.loader, master_config, sweep_overrides)
 
 
 class TrialConfigs:
@@ -98,5 +125,15 @@ def values_changed(before: list[Any], after: list[Any], cfg: DictConfig) -> list
         key = b.key_or_group
         if b.package is not None or "/" in key or key in groups or key.startswith("hydra.search"):
             return None  # a config group, or where Hydra looks for them
+        if "." not in key and not _plain_value(cfg, key):  # `reg=[l2,dropout]`: a group
+            return None
         changed.append(b)
     return changed
+
+
+def _plain_value(cfg: DictConfig, key: str) -> bool:
+    """A top-level key that holds a value (`seed`, `epochs`), not a config group's node (a
+    list of choices such as `reg=[l2,dropout]` is not among Hydra's recorded choices)."""
+    from omegaconf import ListConfig
+
+    return key in cfg and not isinstance(cfg._get_node(key), (DictConfig, ListConfig))
