@@ -72,14 +72,20 @@ def follow(case: Case, args: list[str], before: float, tmp: Path, tag: str) -> d
     r = {"before": [before], "after": [best(fit(args, tmp, f"c{case.index}-{tag}"))], "seeds": 1}
     if math.isfinite(before) and abs(r["after"][0] - before) <= NOISE * abs(before):
         for s in SEEDS[1:]:
-            r["before"].append(
-                best(fit([*case.overrides, f"seed={s}"], tmp, f"c{case.index}-b{s}"))
-            )
+            r["before"].append(_before(case, s, tmp))
             r["after"].append(best(fit([*args, f"seed={s}"], tmp, f"c{case.index}-{tag}s{s}")))
         r["seeds"] = len(SEEDS)
     mb, ma = statistics.mean(r["before"]), statistics.mean(r["after"])
     change = (ma - mb) / abs(mb) if math.isfinite(mb) else -1.0  # from diverged: -100%
     return {**r, "improved": ma < mb, "change": change}
+
+
+def _before(case: Case, seed: int, tmp: Path) -> float:
+    """The unchanged situation on another seed: run once a case, whichever suggestion asks."""
+    cache = case.results.setdefault("_before", {})
+    if seed not in cache:
+        cache[seed] = best(fit([*case.overrides, f"seed={seed}"], tmp, f"c{case.index}-b{seed}"))
+    return cache[seed]
 
 
 def tested(case: Case, tmp: Path, before: float) -> list[dict]:
@@ -97,6 +103,7 @@ def tested(case: Case, tmp: Path, before: float) -> list[dict]:
 
 def run_case(case: Case, tmp: Path, log=print) -> dict:
     t0 = time.perf_counter()
+    case.results = {}  # filled below; the unchanged runs on seeds 1-2 are kept here meanwhile
     base = fit(case.overrides, tmp, f"c{case.index}-base")
     d = base["diagnosis"]
     r = {
@@ -233,11 +240,25 @@ def selected(argv: list[str], quick: bool) -> list[Case]:
 
 
 def run(quick: bool = False, log=print, argv: list[str] | None = None) -> list[Row]:
-    cases = selected(list(argv or []), quick)
+    """--save=PATH: each situation's result is written there as it finishes, and a rerun with
+    the same PATH skips the situations already in it (a crash or Ctrl-C loses nothing)."""
+    import json
+
+    argv = list(argv or [])
+    cases = selected(argv, quick)
+    save = next((Path(a.split("=", 1)[1]) for a in argv if a.startswith("--save=")), None)
+    done = json.loads(save.read_text()) if save and save.is_file() else {}
     with tempfile.TemporaryDirectory() as tmp:
         for i, case in enumerate(cases):
             case.index = i
+            if case.name in done:
+                case.results = done[case.name]
+                continue
             case.results = run_case(case, Path(tmp), log)
+            case.results.pop("_before", None)
+            if save:
+                done[case.name] = case.results
+                save.write_text(json.dumps(done, indent=1))
     bench = "advice: labelled situations (digits/function, seed 0)"
     rows = []
     for half, names in (("held-out", HELD_OUT), ("tuning", None)):
