@@ -220,6 +220,9 @@ def test_epoch_lines_fit_80_columns_and_a_compact_form_narrower(tmp_path):
     compact = [line for line in narrow.lines() if re.match(r"\s*\d+/12 ", line)]
     assert len(compact) == 12, narrow.text()
     assert_fits(narrow)
+    folded = [line for line in narrow.lines() if line.rstrip().endswith("\\")]
+    # a command folded to paste: the shell's one backslash, not markup's escaped two
+    assert all(not line.rstrip().endswith("\\\\") for line in folded), folded
 
 
 def test_ctrl_c_mid_epoch_exits_130_and_resume_finishes_the_run(tmp_path):

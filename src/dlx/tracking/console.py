@@ -255,7 +255,7 @@ class RunConsole:
             console.print(escape(head), soft_wrap=not console.is_terminal, highlight=False)
             for cmd in cmds:  # each alternative a complete command, on its own line
                 for part in command_lines(cmd, console.width):
-                    console.print(escape(part), soft_wrap=True, highlight=False)
+                    console.print(part, soft_wrap=True, highlight=False, markup=False)
                 log.info("%s %s", head.split(" ")[0], cmd)
         sys.stdout.flush()
 
