@@ -121,13 +121,25 @@ def greet(run: Run, resume: bool) -> None:
         )
 
 
+SUSTAINED = 3  # read-outs in a row past the limit that make a finite loss "diverged"
+
+
 def check_divergence(value: float, state: RunState, limit: float) -> None:
+    """Stop a run whose loss ran away: NaN/Inf at once; a finite loss past `limit` x the first
+    loss at SUSTAINED read-outs in a row (a spike the optimizer comes back from, as Adam does
+    in its first steps at a large lr, is not divergence), or past `limit`**2 x at once."""
     if not math.isfinite(value):
         raise Diverged(f"the training loss became {value} at step {state.global_step}")
-    if state.initial_loss is not None and value > limit * max(state.initial_loss, 1e-12):
+    first = state.initial_loss
+    if first is None:
+        return
+    ratio = value / max(first, 1e-12)
+    state.above = state.above + 1 if ratio > limit else 0
+    if state.above >= SUSTAINED or ratio > limit**2:
+        held = f" at {state.above} read-outs in a row" if ratio <= limit**2 else ""
         raise Diverged(
             f"the training loss reached {value:.4g} at step {state.global_step}, more than "
-            f"divergence_factor={limit:g} x the first loss ({state.initial_loss:.4g})"
+            f"divergence_factor={limit:g} x the first loss ({first:.4g}){held}"
         )
 
 
@@ -176,11 +188,13 @@ def train_epoch(run: Run, stop: StopRequested) -> dict[str, float] | None:
         if i % every == 0:
             # a host sync every `every` steps, not every step: the device runs ahead meanwhile
             check_divergence(worst.item(), state, limit)
+            worst.zero_()  # the next read-out judges its own steps
             console.show(loss_sum.item() / seen, correct.item() / seen if classify else None)
         # under DDP asking the other ranks costs an all-reduce: only at the read-outs
         if (dist.world_size == 1 or i % every == 0) and dist.agree(stop.requested, device):
             return None
-    check_divergence(worst.item(), state, limit)
+    if len(run.train_loader) % every:  # the steps after the last read-out
+        check_divergence(worst.item(), state, limit)
     # that .item() waited for the device: the clock now measures the epoch's real work
     run.knobs.throughput.append(seen * dist.world_size / max(time.perf_counter() - t0, 1e-9))
     stats = {"loss": loss_sum.item() / max(seen, 1)}

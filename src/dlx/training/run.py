@@ -75,6 +75,7 @@ class RunState:
     epoch: int = 0  # completed epochs
     global_step: int = 0
     initial_loss: float | None = None
+    above: int = 0  # read-outs in a row with the loss past divergence_factor x the first
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
