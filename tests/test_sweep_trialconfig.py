@@ -104,3 +104,45 @@ def test_while_a_multirun_runs_hydras_loader_reuses_and_then_is_itself_again(hyd
         got = [OmegaConf.to_container(loader.load_sweep_config(master, t)) for t in trials]
     assert ConfigLoaderImpl.load_sweep_config is own
     assert got == want
+
+
+def test_preflight_checks_every_generated_grid_trial_as_composed(monkeypatch):
+    """Preflight sizes and validates each grid trial from the first trial's config with the
+    trial's values applied (and composes what changes a group): generated grids give, trial
+    by trial, the config Hydra composes, and a bad value anywhere is refused (exit 2)."""
+    import random
+
+    from dlx.config.compose import compose
+    from dlx.config.hydra_internals import sweep_combinations
+    from dlx.errors import UserError
+    from dlx.launch import preflight as pf
+
+    seen: list = []
+    real_validate = pf.validate
+    monkeypatch.setattr(pf, "validate", lambda cfg: (seen.append(cfg), real_validate(cfg)))
+    choices = {
+        "opt.lr": ["0.1", "0.003", "1e-4"],
+        "seed": ["0", "1", "7"],
+        "batch_size": ["32", "64"],
+        "model.width": ["16", "64"],
+        "reg.weight_decay": ["0.0", "1e-4"],
+        "data.seed": ["0", "3"],
+        "opt": ["adam", "sgd"],  # a config group: composed
+        "reg": ["l2", "dropout"],
+    }
+    rng = random.Random(26)
+    for _ in range(6):
+        keys = rng.sample(sorted(choices), 3)
+        sweep = [f"{k}={','.join(rng.sample(choices[k], 2))}" for k in keys]
+        seen.clear()
+        pf.preflight_with_folders(["model=mlp", "epochs=2", *sweep], True, None)
+        combos = sweep_combinations(["model=mlp", "epochs=2", *sweep])
+        assert len(seen) == len(combos)
+        for got, combo in zip(seen, combos, strict=True):
+            want = compose(combo)
+            assert OmegaConf.to_container(got, resolve=False) == OmegaConf.to_container(
+                want, resolve=False
+            ), combo
+    with pytest.raises(UserError) as bad:
+        pf.preflight_with_folders(["model=mlp", "opt.lr=0.1,0.01", "epochs=3,-1"], True, None)
+    assert "epochs" in str(bad.value)
