@@ -347,9 +347,7 @@ def test_divergence_is_a_loss_that_stays_away_not_a_spike_it_comes_back_from():
         first = 10 ** rng.uniform(-3, 1)
         kinds = rng.choices(["low", "high", "huge", "nan"], [70, 25, 2, 1], k=rng.randint(1, 12))
         scale = {"low": (0.0, 900.0), "high": (1001.0, 9e5), "huge": (1.1e6, 1e9)}
-        values = [
-            math.nan if k == "nan" else first * rng.uniform(*scale[k]) for k in kinds
-        ]
+        values = [math.nan if k == "nan" else first * rng.uniform(*scale[k]) for k in kinds]
         expect, run_ = None, 0
         for i, k in enumerate(kinds):
             run_ = run_ + 1 if k in ("high", "huge") else 0
