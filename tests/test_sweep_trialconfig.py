@@ -146,3 +146,55 @@ def test_preflight_checks_every_generated_grid_trial_as_composed(monkeypatch):
     with pytest.raises(UserError) as bad:
         pf.preflight_with_folders(["model=mlp", "opt.lr=0.1,0.01", "epochs=3,-1"], True, None)
     assert "epochs" in str(bad.value)
+
+
+def test_a_suggestions_check_reuses_the_runs_config_and_judges_as_composing(monkeypatch):
+    """`passes_preflight` (each printed suggestion is checked with it) starts from a config
+    composed lately when the suggestion only adds or changes values: generated suggestions
+    on generated runs get the config Hydra composes and the same yes/no as composing."""
+    import random
+
+    from dlx.config.compose import compose
+    from dlx.launch import preflight as pf
+
+    reused, recent = [0], pf._recent
+
+    def counted(*args):
+        cfg = recent(*args)
+        reused[0] += cfg is not None
+        return cfg
+
+    monkeypatch.setattr(pf, "_recent", counted)
+    values = {
+        "opt.lr": ["0.03", "1e-4", "-1", "abc"],
+        "epochs": ["5", "0", "40"],
+        "batch_size": ["16", "0", "128"],
+        "model.init": ["he", "xavier", "bogus"],
+        "reg.batchnorm": ["true", "false"],
+        "model.width": ["64", "-3"],
+        "grad_clip": ["1.0", "null"],
+        "no_such.key": ["1"],
+        "opt": ["sgd", "nope"],  # a config group: composed
+        "+extra": ["1"],
+    }
+    runs = [["model=mlp", "epochs=3"], ["epochs=2", "opt=sgd", "opt.lr=0.01"], ["model=mlp"]]
+    rng = random.Random(27)
+    for _ in range(30):
+        base = rng.choice(runs)
+        pf._COMPOSED.clear()
+        pf.preflight_with_folders([*base, "hydra.run.dir=/tmp/x"], False, None)  # the run's own
+        key = rng.choice(sorted(values))
+        new = [o for o in base if not o.startswith(key.lstrip("+") + "=")]
+        new.append(f"{key}={rng.choice(values[key])}")
+        fast = pf.passes_preflight(new, None)
+        pf._COMPOSED.clear()
+        full = pf.passes_preflight(new, None)
+        assert fast == full, new
+        if full:
+            pf._COMPOSED.clear()
+            pf.preflight_with_folders([*base, "hydra.run.dir=/tmp/x"], False, None)
+            got, _ = pf.preflight_with_folders(new, False, None, reuse=True)
+            assert OmegaConf.to_container(got, resolve=False) == OmegaConf.to_container(
+                compose(new), resolve=False
+            ), new
+    assert reused[0] >= 10, "most suggestions are values only: not composed again"

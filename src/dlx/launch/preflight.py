@@ -19,6 +19,10 @@ from dlx.launch.runfolders import check_writable, free_space_at_start, override_
 log = logging.getLogger("dlx")
 
 
+# configs this process composed lately: (config dir, parsed overrides, config with `hydra`)
+_COMPOSED: list[tuple[str | None, list, DictConfig]] = []
+
+
 def preflight(
     overrides: list[str], multirun: bool = False, config_dir: str | None = None
 ) -> DictConfig:
@@ -27,10 +31,12 @@ def preflight(
 
 
 def preflight_with_folders(
-    overrides: list[str], multirun: bool, config_dir: str | None
+    overrides: list[str], multirun: bool, config_dir: str | None, reuse: bool = False
 ) -> tuple[DictConfig, set[str]]:
     """`preflight`, and which of `hydra.run.dir` / `hydra.sweep.dir` the composed config sets
-    to a folder of its own (a user's config, say) rather than dlx's default."""
+    to a folder of its own (a user's config, say) rather than dlx's default. `reuse`: a
+    config this process composed lately, with new values applied, stands in for composing
+    (a suggestion's check: the run's own overrides and a changed value or two)."""
     combos = sweep_combinations(overrides) if multirun else [overrides]
     cfg = None
     chosen: set[str] = set()
@@ -38,11 +44,15 @@ def preflight_with_folders(
     first: tuple[list, DictConfig] | None = None  # the first trial, parsed and composed
     for i, combo in enumerate(combos[:64]):
         cfg = _reused(first, combo) if first is not None else None
+        if cfg is None and reuse and not multirun:
+            cfg = _recent(combo, config_dir)
         if cfg is None:
             cfg = compose(combo, config_dir, with_hydra=True)
             if first is None:
                 first = (_parse(combo), copy.deepcopy(cfg))
-        if i == 0:
+                _COMPOSED.append((config_dir, first[0], first[1]))
+                del _COMPOSED[:-4]
+        if i == 0 and "hydra" in cfg:
             hydra = OmegaConf.to_container(cfg.hydra, resolve=False)
             chosen = {
                 f"hydra.{k}.dir"
@@ -118,6 +128,31 @@ def _reused(first: tuple[list, DictConfig], combo: list[str]) -> DictConfig | No
         return None
 
 
+def _recent(overrides: list[str], config_dir: str | None) -> DictConfig | None:
+    """`overrides`' config from one composed lately whose overrides it only adds values to
+    or changes values of (`dlx.sweeps.trialconfig.value_changes`), without its `hydra` node
+    (the run folders may differ); None when none fits."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    from dlx.sweeps.trialconfig import value_changes
+
+    for cdir, before, composed in reversed(_COMPOSED):
+        if cdir != config_dir:
+            continue
+        try:
+            changed = value_changes(before, _parse(overrides), composed)
+            if changed is None:
+                continue
+            cfg = copy.deepcopy(composed)
+            ConfigLoaderImpl._apply_overrides_to_config(changed, cfg)
+        except Exception:  # noqa: BLE001 - composed instead, which names what is wrong
+            continue
+        with open_dict(cfg):
+            del cfg["hydra"]
+        return cfg
+    return None
+
+
 @functools.cache
 def _default_dir(kind: str) -> str:
     """dlx's own `hydra.run.dir` / `hydra.sweep.dir` (kind run / sweep) pattern, unresolved."""
@@ -132,12 +167,11 @@ def passes_preflight(overrides: list[str], config_dir: str | None) -> bool:
     from hydra.core.singleton import Singleton
 
     from dlx.errors import UserError
-    from dlx.launch.preflight import preflight
 
     saved = Singleton._instances.get(GlobalHydra)
     saved_hydra = saved.hydra if saved is not None else None
     try:
-        preflight(list(overrides), False, config_dir)
+        preflight_with_folders(list(overrides), False, config_dir, reuse=True)
         return True
     except UserError as exc:
         log.debug("suggestion %s refused: %s", overrides, exc)

@@ -131,6 +131,45 @@ def values_changed(before: list[Any], after: list[Any], cfg: DictConfig) -> list
     return changed
 
 
+def value_changes(before: list[Any], after: list[Any], cfg: DictConfig) -> list[Any] | None:
+    """The overrides of `after` that add or change a value against `before` (`cfg` is what
+    `before` composed to), when that is all that differs, in any order; None when the
+    composition itself may differ (a config group, `+`/`~`, a key given twice, a non-`hydra.`
+    override dropped, `hydra.searchpath`). Dropped `hydra.` overrides (the run folder) change
+    only the `hydra` node."""
+    from hydra.core.override_parser.types import OverrideType
+
+    keys = [o.key_or_group for o in after]
+    if len(set(keys)) != len(keys) or len({o.key_or_group for o in before}) != len(before):
+        return None
+    had = {o.key_or_group: o for o in before}
+    dropped = set(had) - set(keys)
+    if any(not k.startswith("hydra.") or k.startswith("hydra.search") for k in dropped):
+        return None
+    groups = set(cfg.hydra.runtime.choices.keys())
+    changed = []
+    for b in after:
+        a = had.get(b.key_or_group)
+        if a is not None and a.input_line == b.input_line:
+            continue
+        if a is not None and (a.package, a.type) != (b.package, b.type):
+            return None
+        if b.type != OverrideType.CHANGE or b.is_sweep_override() or b.package is not None:
+            return None
+        key = b.key_or_group
+        if "/" in key or key in groups or key.startswith("hydra."):
+            return None  # a config group, where Hydra looks for them, or Hydra's own
+        if "." not in key and not _plain_value(cfg, key):
+            return None
+        if a is None and OmegaConf.select(cfg, key, default=_MISSING) is _MISSING:
+            return None  # a new key: Hydra refuses it without `+`, composing says so
+        changed.append(b)
+    return changed
+
+
+_MISSING = object()
+
+
 def _plain_value(cfg: DictConfig, key: str) -> bool:
     """A top-level key that holds a value (`seed`, `epochs`), not a config group's node (a
     list of choices such as `reg=[l2,dropout]` is not among Hydra's recorded choices)."""
