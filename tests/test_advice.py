@@ -314,3 +314,31 @@ def test_a_big_model_that_flattened_out_is_not_called_too_small():
     assert (big["verdict"], big["cause"]) == ("underfitting", "lr too small"), big["evidence"]
     assert "6,001 trainable parameters for 700 training examples" in big["evidence"]
     assert big["try"][0].startswith("dlx train experiment=universal_approximation opt.lr=0.0001")
+
+
+def test_a_loss_thrown_far_above_its_start_is_a_too_large_lr_even_after_it_came_down():
+    """Generated: RMSprop at lr 0.1 on the mlp: the first epoch's mean loss 10-5000x the
+    first step's, then down to a poor plateau below the start. Steps too small never throw the
+    loss up, so this is `lr too large`, however big the model; the same plateau without the
+    blow-up is not."""
+    import random
+
+    rng = random.Random(26)
+    for _ in range(15):
+        n = rng.randint(6, 15)
+        first = 2.3
+        plateau = rng.uniform(1.0, 1.8)
+        tl = [first * rng.uniform(11, 5000)] + [
+            plateau * rng.uniform(0.9, 1.3) for _ in range(n - 1)
+        ]
+        vl = [first * rng.uniform(1.5, 6)] + [plateau * rng.uniform(1.0, 1.5) for _ in range(n - 1)]
+        ta = [0.3] + [rng.uniform(0.5, 0.65) for _ in range(n - 1)]
+        va = [0.4] + [a + rng.uniform(-0.03, 0.03) for a in ta[1:]]
+        size = {"parameters": 26122, "samples": 1257}
+        over = ["model=mlp", "opt=rmsprop", "opt.lr=0.1"]
+        d = judge(over, curves(tl, vl, ta, va), initial_loss=first, baselines=CHANCE, size=size)
+        assert (d["verdict"], d["cause"]) == ("underfitting", "lr too large"), d["evidence"]
+        assert "blew up" in d["evidence"] and d["try"][0].endswith("opt.lr=0.01")
+        calm = [first * 0.95] + tl[1:]
+        d = judge(over, curves(calm, vl, ta, va), initial_loss=first, baselines=CHANCE, size=size)
+        assert "blew up" not in d["evidence"], d["evidence"]

@@ -11,6 +11,7 @@ from typing import Any
 from dlx.tracking.curves import fmt
 
 JUMP = 1.5  # first epoch's mean train loss above this x the first step's loss: a jump
+BLOWUP = 10.0  # an epoch's mean loss above this x the first step's: thrown up, whatever came after
 THROWN = 1.2  # first epoch's mean train loss above this x max(first step's, a blind guess's)
 STUCK = 0.05  # the train loss never got more than 5% below the first loss
 STILL_FAST = 0.15  # val loss fell > 15% over the last 3 epochs and is at its best: not done
@@ -71,6 +72,18 @@ def underfit_cause(n: dict[str, Any], gradients: dict[str, str]) -> Cause:
                 f"(epoch {n['peak_epoch']}'s mean, loss/train or loss/val) and ended at "
                 f"{fmt(t_end)}, no lower than where it started: the steps overshoot the minimum "
                 f"and leave the network at chance or worse{LR_CHECK}"
+            ),
+            ["lower_lr", "lr_find"],
+        )
+    if n["peak_loss"] > BLOWUP * first:
+        return (
+            "lr too large",
+            (
+                f"the loss blew up from {fmt(first)} at the first step to {fmt(n['peak_loss'])} "
+                f"(epoch {n['peak_epoch']}'s mean, loss/train or loss/val, "
+                f"{n['peak_loss'] / first:,.0f}x) before it came down to {fmt(t_end)}: steps too "
+                f"small never throw the loss up; these overshoot, and the run never recovered "
+                f"to a good fit{LR_CHECK}"
             ),
             ["lower_lr", "lr_find"],
         )
