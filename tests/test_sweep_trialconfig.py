@@ -198,3 +198,30 @@ def test_a_suggestions_check_reuses_the_runs_config_and_judges_as_composing(monk
                 compose(new), resolve=False
             ), new
     assert reused[0] >= 10, "most suggestions are values only: not composed again"
+
+
+def test_a_size_is_estimated_once_and_a_new_size_afresh(monkeypatch):
+    """check_capacity estimates a model's memory once for each size (data, model, reg, loss,
+    batch): a sweep's seeds and learning rates and a run's lr suggestions reuse it; another
+    width or batch is estimated, and a refusal still comes whatever was estimated before."""
+    import torch
+
+    from dlx.config.compose import compose
+    from dlx.errors import UserError
+    from dlx.launch import capacity
+
+    calls = []
+    real = capacity.estimate
+    monkeypatch.setattr(capacity, "estimate", lambda cfg: (calls.append(1), real(cfg))[1])
+    capacity._ESTIMATES.clear()
+    cpu = torch.device("cpu")
+    for extra in (["seed=1"], ["seed=2", "opt.lr=0.1"], ["opt=sgd"]):
+        capacity.check_capacity(compose(["model=mlp", "model.width=48", *extra]), cpu)
+    assert len(calls) == 1
+    capacity.check_capacity(compose(["model=mlp", "model.width=48", "batch_size=32"]), cpu)
+    capacity.check_capacity(compose(["model=mlp", "model.width=96"]), cpu)
+    assert len(calls) == 3
+    monkeypatch.setattr(capacity, "available_memory", lambda device: 1000)
+    with pytest.raises(UserError):
+        capacity.check_capacity(compose(["model=mlp", "model.width=48"]), cpu)
+    assert len(calls) == 3

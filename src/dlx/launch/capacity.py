@@ -162,10 +162,40 @@ def _sample_outputs(model: Any, in_shape: tuple[int, ...], weight_bytes: int) ->
     return sum(outputs)
 
 
+_ESTIMATES: dict[str, dict[str, int] | None] = {}  # recent estimates, by what they read
+
+
+def _estimate_once(cfg: DictConfig) -> dict[str, int] | None:
+    """`estimate`, once for each size this process checks (a sweep's seeds and learning rates,
+    a run's suggestions: the same model, data and batch), by what `estimate` reads of `cfg`."""
+    key = size_key(cfg)
+    if key is None:
+        return estimate(cfg)
+    if key not in _ESTIMATES:
+        _ESTIMATES[key] = estimate(cfg)
+        while len(_ESTIMATES) > 32:
+            del _ESTIMATES[next(iter(_ESTIMATES))]
+    return _ESTIMATES[key]
+
+
+def size_key(cfg: DictConfig) -> str | None:
+    """What `estimate` reads of a config, resolved (None: unreadable, estimated afresh)."""
+    try:
+        nodes = [cfg[k] for k in ("data", "model", "reg", "loss", "batch_size") if k in cfg]
+        plain = [
+            OmegaConf.to_container(n, resolve=True) if OmegaConf.is_config(n) else n for n in nodes
+        ]
+        if isinstance(plain[0], dict):  # the split's seed moves samples, not their shape
+            plain[0] = {k: v for k, v in plain[0].items() if k != "seed"}
+        return repr(plain)
+    except Exception:  # noqa: BLE001
+        return None
+
+
 def check_capacity(cfg: DictConfig, device: Any) -> None:
     """Refuse (exit 2) a run whose parameters and one batch need more memory than `device`
     has available, naming the keys that size it."""
-    est = estimate(cfg)  # also refuses (exit 2) a conv stack that shrinks the image to nothing
+    est = _estimate_once(cfg)  # also refuses (exit 2) a conv stack that shrinks the image away
     free = available_memory(device)
     if est is None or free is None:
         return

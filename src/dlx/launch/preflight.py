@@ -69,12 +69,8 @@ def preflight_with_folders(
     check_speed_options(cfg, device)
     from dlx.launch.capacity import check_capacity
 
-    sizes = set()  # trials of one size (seeds, learning rates) are sized once
     for trial in sized:  # sizes nobody can allocate: refused before anything is built
-        size = _size_key(trial)
-        if size is None or size not in sizes:
-            sizes.add(size)
-            check_capacity(trial, device)
+        check_capacity(trial, device)  # each size estimated once (seeds, learning rates)
     from dlx.training.world import check_devices
 
     check_devices(cfg, multirun)
@@ -84,21 +80,6 @@ def preflight_with_folders(
         check_writable(Path(folder), key)
     free_space_at_start(Path(folder) if folder is not None else Path("outputs"), key)
     return cfg, chosen
-
-
-def _size_key(cfg: DictConfig) -> str | None:
-    """What `dlx.launch.capacity.estimate` reads of a config, resolved (None: unreadable)."""
-    try:
-        keys = ("data", "model", "reg", "loss", "batch_size")
-        nodes = [cfg[k] for k in keys if k in cfg]
-        return repr(
-            [
-                OmegaConf.to_container(n, resolve=True) if OmegaConf.is_config(n) else n
-                for n in nodes
-            ]
-        )
-    except Exception:  # noqa: BLE001 - sized on its own
-        return None
 
 
 def _parse(combo: list[str]) -> list:
