@@ -293,24 +293,18 @@ def test_a_big_model_that_flattened_out_is_not_called_too_small():
     for 700 points and the loss still falling at the end, the steps are (lr too small)."""
     overrides = ["experiment=universal_approximation", "opt.lr=1e-5", "epochs=100"]
     val = [0.16 * 0.5**i + 0.0167 for i in range(12)] + [0.0167 - 1e-5 * i for i in range(20)]
-    h = curves(val, val)
-    small = judge(
-        overrides,
-        h,
-        "regression",
-        initial_loss=0.2,
-        baselines=FUNCTION,
-        size={"parameters": 13, "samples": 700},
+    small, big = (
+        judge(
+            overrides,
+            curves(val, val),
+            "regression",
+            initial_loss=0.2,
+            baselines=FUNCTION,
+            size={"parameters": params, "samples": 700},
+        )
+        for params in (13, 6001)
     )
     assert small["cause"] == "capacity", small["evidence"]
-    big = judge(
-        overrides,
-        h,
-        "regression",
-        initial_loss=0.2,
-        baselines=FUNCTION,
-        size={"parameters": 6001, "samples": 700},
-    )
     assert (big["verdict"], big["cause"]) == ("underfitting", "lr too small"), big["evidence"]
     assert "6,001 trainable parameters for 700 training examples" in big["evidence"]
     assert big["try"][0].startswith("dlx train experiment=universal_approximation opt.lr=0.0001")
