@@ -51,3 +51,26 @@ def test_ctrl_c_in_a_sweep_names_the_sweep_resume(tmp_path):
     text = term.text().replace("\n", "")
     assert f"dlx sweep --resume {sweep}" in text and "dlx train --resume" not in text
     assert read_metrics(sweep / "1")["status"] == "interrupted"
+
+
+def test_a_repeated_sweep_fits_80_columns_one_line_a_trial_and_whole_overrides(tmp_path):
+    """At 80 columns a trial's line takes its compact form rather than wrap, and the table
+    breaks the configuration between overrides, never inside one (`opt.lr=0` / `.003`)."""
+    from test_terminal import assert_fits
+
+    term = dlx(
+        "sweep", "epochs=1", "opt.lr=0.003,0.001", "--repeat", "2", "early_stopping.patience=3",
+        "early_stopping.min_delta=0.0001", "hydra.sweep.dir=sweep", *FAST, cwd=tmp_path, cols=80,
+    )  # fmt: skip
+    assert term.wait() == 0, term.text()
+    assert_fits(term)
+    lines = term.lines()
+    trials = [line for line in lines if re.match(r"#[0-3] opt\.lr=0\.00[13] seed=[01] ", line)]
+    assert len(trials) == 4 and all("| best " in line for line in trials), term.text()
+    cells = [c.strip() for line in lines if line.startswith("│") for c in line.split("│")]
+    assert "opt.lr=0.003" in cells and "opt.lr=0.001" in cells, term.text()
+    folded = term.text().split("reproduce it:")[1].split("summary:")[0]  # pastes as one command
+    assert folded.count("\\\n") >= 1, folded  # it was folded: one line would not fit
+    words = folded.replace("\\\n", " ").split()
+    assert words[:2] == ["dlx", "train"] and "seed=0" not in words, folded
+    assert {"opt.lr=0.003", "epochs=1", "early_stopping.min_delta=0.0001"} <= set(words)

@@ -238,12 +238,18 @@ def print_groups(rows: list[dict[str, Any]], common: list[str], test: tuple[str,
             title_justify="left",
         )
         table.add_column("#", justify="right", no_wrap=True)
-        table.add_column("configuration", overflow="fold")
+        shown_of = {
+            id(g): " ".join(short_override(p) for p in g["params"] if p not in common)
+            for g in members
+        }
+        # broken between overrides, not inside one (up to 30 characters kept whole)
+        longest = max((len(w) for v in shown_of.values() for w in v.split()), default=1)
+        table.add_column("configuration", overflow="fold", min_width=min(longest, 30))
         for col in ("n", f"best val ({monitor})", test[0]):
             table.add_column(col, justify="right", no_wrap=True)
-        table.add_column("vs best", no_wrap=True)
+        table.add_column("vs best")  # wraps first when the terminal is narrow
         for g in members:
-            shown = " ".join(short_override(p) for p in g["params"] if p not in common)
+            shown = shown_of[id(g)]
             n = f"{g['n']}" + (
                 f" (+{len(g['members']) - g['n']})" if g["n"] < len(g["members"]) else ""
             )
@@ -262,7 +268,7 @@ def print_groups(rows: list[dict[str, Any]], common: list[str], test: tuple[str,
         if best:
             best["tied_count"] = sum(g["tied"] for g in members)
             bests.append((task if len(tasks) > 1 else "", best))
-    console.print(TIE_NOTE, soft_wrap=True)
+    console.print(TIE_NOTE, soft_wrap=not console.is_terminal)
     return bests
 
 
@@ -279,7 +285,22 @@ def print_best(bests: list) -> None:
             f"{escape(' '.join(config) or '(the base config)')}[/] "
             f"({escape(best['monitor'])} = {describe(best['values'])}, n={best['n']})"
             + (f"; {tied} more within noise of it" if tied else ""),
-            soft_wrap=True,
+            soft_wrap=not console.is_terminal,  # a terminal: wrapped between words
         )
-        command = escape(reproduce_command(config))
-        console.print(f"reproduce it: [bold]{command}[/]", soft_wrap=True)
+        print_reproduce(config)
+
+
+def print_reproduce(params: list[str]) -> None:
+    """`reproduce it: dlx train ...` on one line; in a terminal too narrow for it, the command
+    on lines of its own, folded between words with a backslash at each end (pastes as one)."""
+    from dlx.record.text import plain_text
+    from dlx.record.text import safe_text as escape
+    from dlx.tracking.console import command_lines, console
+
+    command = plain_text(reproduce_command(params))
+    if not console.is_terminal or len(command) + 14 <= console.width:
+        console.print(f"reproduce it: [bold]{escape(command)}[/]", soft_wrap=True)
+        return
+    console.print("reproduce it:")
+    for part in command_lines(command, console.width):
+        console.print(part, soft_wrap=True, highlight=False, markup=False)

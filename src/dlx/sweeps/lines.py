@@ -74,8 +74,11 @@ def best_so_far(sweep_dir: Path) -> tuple[str, float, str] | None:
     return best
 
 
-def trial_line(run_dir: Path, overrides: list[str], seconds: float) -> str:
-    """`trial 3  opt.lr=0.001  completed  val/loss 0.1234  12.3 s  | best so far 0.1100 (1)`."""
+def trial_line(
+    run_dir: Path, overrides: list[str], seconds: float, width: int | None = None
+) -> str:
+    """`trial 3  opt.lr=0.001  completed  val/loss 0.1234  12.3 s  | best so far 0.1100 (1)`;
+    narrower than `width` where it can be (`| best 0.11 (#1)`), so a terminal does not wrap it."""
     from dlx.record.metrics import read_metrics as read_trial_metrics
 
     m = read_trial_metrics(run_dir) or {}
@@ -84,12 +87,15 @@ def trial_line(run_dir: Path, overrides: list[str], seconds: float) -> str:
         status = f"pruned at epoch {m['epochs_run']}"
     value = _value(m)
     said = f"{m.get('monitor') or 'val/loss'} {value:.4g}" if value is not None else "-"
-    line = f"trial {run_dir.name}  {swept_values(overrides, run_dir.parent)}  {status}  {said}"
-    line += f"  {seconds:.1f} s"
+    swept = swept_values(overrides, run_dir.parent)
+    line = f"trial {run_dir.name}  {swept}  {status}  {said}  {seconds:.1f} s"
     best = best_so_far(run_dir.parent)
+    shown = f" {value:.4g}" if value is not None else " -"
+    forms = [line, f"#{run_dir.name} {swept} {status}{shown} {seconds:.1f}s"]
     if best is not None:
-        line += f"  | best so far {best[1]:.4g} (trial {best[0]})"
-    return line
+        forms[0] += f"  | best so far {best[1]:.4g} (trial {best[0]})"
+        forms[1] += f" | best {best[1]:.4g} (#{best[0]})"
+    return next((f for f in forms if width is None or len(f) <= width), forms[-1])
 
 
 @contextlib.contextmanager
@@ -110,7 +116,8 @@ def quiet_trial(run_dir: Path, overrides: list[str], verbose: bool = False):
         console.file.close()
         console.file = saved
         try:
-            line = trial_line(Path(run_dir), overrides, time.monotonic() - since)
+            width = console.width if console.is_terminal else None
+            line = trial_line(Path(run_dir), overrides, time.monotonic() - since, width)
         except OSError:  # the folder went away: the summary will say so
             line = f"trial {Path(run_dir).name}  (no result)"
         console.print(escape(line), soft_wrap=not console.is_terminal, highlight=False)

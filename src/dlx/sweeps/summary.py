@@ -21,7 +21,7 @@ from dlx.record import names
 from dlx.record import status as st
 from dlx.record.atomic import atomic_path
 from dlx.record.metrics import read_metrics
-from dlx.sweeps.groups import objective_direction, reproduce_command, short_override
+from dlx.sweeps.groups import objective_direction, short_override
 
 CSV_FIELDS = [
     "rank",
@@ -228,6 +228,7 @@ def _trial_tables(rows: list[dict[str, Any]], common: list[str]) -> list:
 
 def _best_lines(bests: list) -> None:
     from dlx.record.text import safe_text as escape  # from disk: markup, control chars
+    from dlx.sweeps.groups import print_reproduce
     from dlx.tracking.console import console
 
     for task, best in bests:
@@ -237,8 +238,7 @@ def _best_lines(bests: list) -> None:
             f"{_f(best['best_val'])}) in {escape(str(best['folder']))}",
             soft_wrap=True,
         )
-        command = escape(reproduce_command(best["params"]))
-        console.print(f"reproduce it: [bold]{command}[/]", soft_wrap=True)
+        print_reproduce(best["params"])
 
 
 def print_table(rows: list[dict[str, Any]], sweep_dir: Path, notes: list[str] = ()) -> None:
@@ -258,7 +258,7 @@ def print_table(rows: list[dict[str, Any]], sweep_dir: Path, notes: list[str] = 
     else:
         bests = _trial_tables(rows, common)
     if common:
-        console.print(f"every trial: {escape(' '.join(common))}", soft_wrap=True)
+        console.print(f"every trial: {escape(' '.join(common))}", soft_wrap=not console.is_terminal)
     for r in rows:
         if r["status"] not in st.FINAL and r["error"]:
             console.print(
