@@ -364,6 +364,44 @@ def test_divergence_is_a_loss_that_stays_away_not_a_spike_it_comes_back_from():
         assert raised == expect, (kinds, raised, expect)
 
 
+def test_an_epoch_that_ends_past_the_limit_is_not_saved_as_the_last_good_checkpoint(
+    tmp_path, monkeypatch
+):
+    """The loss goes 5000x its first value in the last two read-outs of epoch 1 and stays
+    there: the run stops as diverged in epoch 2 and last.pt is still the epoch-0 one (epoch 1
+    ended mid-divergence); a huge divergence_factor (1e200) switches the check off, no crash."""
+    from typer.testing import CliRunner
+
+    import dlx.training.loop as loop
+    from dlx.cli.app import app
+    from dlx.training import checkpoint
+
+    real, seen = loop.train_step, {}
+
+    def step(s, xb, yb):
+        out, loss = real(s, xb, yb)
+        if seen["state"].global_step > seen["len"] - 2 * seen["every"]:
+            loss = loss * 5000
+        return out, loss
+
+    epoch = loop.train_epoch
+
+    def train_epoch(run, stop):
+        seen.update(state=run.state, len=len(run.train_loader))
+        seen["every"] = max(1, min(int(run.cfg.log.every_n_steps), len(run.train_loader) // 4))
+        return epoch(run, stop)
+
+    monkeypatch.setattr(loop, "train_step", step)
+    monkeypatch.setattr(loop, "train_epoch", train_epoch)
+    run = tmp_path / "run"
+    args = ["train", "log.graph=false", "epochs=3", f"hydra.run.dir={run}"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and "3 read-outs in a row" in result.output, result.output
+    assert checkpoint.load(run / "checkpoints" / "last.pt")["run"]["epoch"] == 0
+    huge = CliRunner().invoke(app, [*args[:-1], "divergence_factor=1e200", f"hydra.run.dir={run}2"])
+    assert huge.exit_code == 0 and read_metrics(tmp_path / "run2")["status"] == "completed"
+
+
 def test_adams_first_step_spike_is_not_called_divergence(tmp_path):
     from typer.testing import CliRunner
 

@@ -75,13 +75,13 @@ def underfit_cause(n: dict[str, Any], gradients: dict[str, str]) -> Cause:
             ),
             ["lower_lr", "lr_find"],
         )
-    if n["peak_loss"] > BLOWUP * first:
+    if _blew_up(n):
         return (
             "lr too large",
             (
-                f"the loss blew up from {fmt(first)} at the first step to {fmt(n['peak_loss'])} "
-                f"(epoch {n['peak_epoch']}'s mean, loss/train or loss/val, "
-                f"{n['peak_loss'] / first:,.0f}x) before it came down to {fmt(t_end)}: steps too "
+                f"the training loss blew up from {fmt(first)} at the first step to "
+                f"{fmt(n['train_peak'])} (epoch {n['train_peak_epoch']}'s mean of loss/train, "
+                f"{n['train_peak'] / first:,.0f}x) before it came down to {fmt(t_end)}: steps too "
                 f"small never throw the loss up; these overshoot, and the run never recovered "
                 f"to a good fit{LR_CHECK}"
             ),
@@ -103,6 +103,16 @@ def underfit_cause(n: dict[str, Any], gradients: dict[str, str]) -> Cause:
     if n["recent_val_fall"] > STILL_FAST and n["best_epoch"] >= n["epochs"] - 1:
         return "too few epochs", still_learning(n), ["longer"]
     return _slow_or_small(n)
+
+
+def _blew_up(n: dict[str, Any]) -> bool:
+    """An epoch's mean training loss more than BLOWUP x the first step's, and lower again by
+    the end (to under a tenth of that peak): steps that threw the network off and came back.
+    A val loss alone (batch norm's early running statistics, a confident wrong model) is not."""
+    peak, at = n.get("train_peak"), n.get("train_peak_epoch")
+    if peak is None or at is None or at >= n["epochs"]:
+        return False
+    return peak > BLOWUP * n["first_loss"] and n["train_loss"] < 0.1 * peak
 
 
 def _thrown_above_blind(n: dict[str, Any]) -> bool:

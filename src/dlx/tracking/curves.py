@@ -66,6 +66,8 @@ def read_curves(history: list[dict[str, Any]], task: str, first: float) -> dict[
         "first_epoch_train_loss": t[0],
         "min_train_loss": min(t),
         "peak_loss": max(max(t), max(v)),  # the highest epoch loss, train or val
+        "train_peak": max(t),  # the highest epoch train loss, and its epoch
+        "train_peak_epoch": history[max(range(n), key=lambda i: t[i])]["epoch"],
         "peak_epoch": history[max(range(n), key=lambda i: max(t[i], v[i]))]["epoch"],
         "best_val_loss": v[b],
         "best_epoch": history[b]["epoch"],

@@ -135,8 +135,9 @@ def check_divergence(value: float, state: RunState, limit: float) -> None:
         return
     ratio = value / max(first, 1e-12)
     state.above = state.above + 1 if ratio > limit else 0
-    if state.above >= SUSTAINED or ratio > limit**2:
-        held = f" at {state.above} read-outs in a row" if ratio <= limit**2 else ""
+    huge = ratio / limit > limit  # past limit**2 (written so that a huge limit cannot overflow)
+    if state.above >= SUSTAINED or huge:
+        held = "" if huge else f" at {state.above} read-outs in a row"
         raise Diverged(
             f"the training loss reached {value:.4g} at step {state.global_step}, more than "
             f"divergence_factor={limit:g} x the first loss ({first:.4g}){held}"
@@ -212,6 +213,8 @@ def end_epoch(run: Run, epoch: int, train_stats: dict[str, float]) -> str | None
     val_stats = evaluate(
         run.eval_model, run.val_loader, run.loss_fn, run.task, run.device, cfg.precision
     )
+    if not math.isfinite(val_stats["loss"]):  # weights the last steps made NaN/Inf: not saved
+        raise Diverged(f"the validation loss became {val_stats['loss']} after epoch {epoch}")
     lr = head_lr(run.optimizer)  # the lr this epoch trained with, before the scheduler moves it
     run.schedule.after_epoch(epoch, val_stats["loss"])  # epoch-wise, once warmup is over
     state.epoch = epoch
@@ -221,7 +224,8 @@ def end_epoch(run: Run, epoch: int, train_stats: dict[str, float]) -> str | None
     if best:
         run.best_weights = copy.deepcopy(run.eval_model.state_dict())
         checkpoint.save_run(run, names.BEST)
-    checkpoint.save_run(run, names.LAST)
+    if not state.above:  # a loss past the limit now may be diverging: last.pt stays the good one
+        checkpoint.save_run(run, names.LAST)
     tracker.scalars(
         {"loss/train": train_stats["loss"], "loss/val": val_stats["loss"], "lr": lr}, epoch
     )
