@@ -43,9 +43,10 @@ class Terminal:
         self.cols = cols
         self.frames: list[list[str]] = []
         self.raw = bytearray()  # every byte written, for the lines as sent (before any wrap)
-        e = {**os.environ, "TERM": "xterm-256color", "PYTHONUNBUFFERED": "1", **(env or {})}
+        e = {**os.environ, "TERM": "xterm-256color", "PYTHONUNBUFFERED": "1"}
         for var in ("COLUMNS", "LINES", "NO_COLOR", "CI"):
             e.pop(var, None)  # the terminal's own size, not a pipe's settings
+        e.update(env or {})  # ...unless the test sets them
         self.child = pexpect.spawn(
             argv[0], list(argv[1:]), cwd=str(cwd), env=e, dimensions=(rows, cols), timeout=timeout
         )
@@ -223,6 +224,22 @@ def test_epoch_lines_fit_80_columns_and_a_compact_form_narrower(tmp_path):
     folded = [line for line in narrow.lines() if line.rstrip().endswith("\\")]
     # a command folded to paste: the shell's one backslash, not markup's escaped two
     assert all(not line.rstrip().endswith("\\\\") for line in folded), folded
+
+
+def test_a_stale_wider_columns_does_not_widen_the_output_past_the_terminal(tmp_path):
+    """COLUMNS=160 exported from a wider window, in an 80-column terminal: rich, typer and
+    Python would all draw 160 wide and the terminal would wrap every full line; dlx draws at
+    the terminal's 80 (a narrower COLUMNS still narrows it)."""
+    env = {"COLUMNS": "160"}
+    term = dlx("train", "epochs=2", "hydra.run.dir=run", *FAST, cwd=tmp_path, cols=80, env=env)
+    assert term.wait() == 0, term.text()
+    assert_fits(term)
+    helped = dlx("--help", cwd=tmp_path, cols=80, env=env)
+    assert helped.wait() == 0 and "train" in helped.text()
+    assert_fits(helped)
+    narrow = dlx("train", "epochs=1", "hydra.run.dir=n", *FAST, cwd=tmp_path, env={"COLUMNS": "60"})
+    assert narrow.wait() == 0, narrow.text()
+    assert all(len(line) <= 60 for line in narrow.lines()), narrow.text()
 
 
 def test_ctrl_c_mid_epoch_exits_130_and_resume_finishes_the_run(tmp_path):

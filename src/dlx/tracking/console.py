@@ -75,6 +75,23 @@ def quiet_when_reader_goes_away() -> None:
     logging.Handler.handleError = handle_error  # type: ignore[method-assign]
 
 
+def _columns_within_the_terminal() -> None:
+    """An exported COLUMNS is often stale (set in a wider window, or by a parent tool), and
+    rich, typer and Python all draw at it: a narrower terminal then wraps every full line. In a
+    terminal COLUMNS may narrow the output, never widen it past the terminal's own width (set
+    here once, in the environment they all read, and that launched trials inherit)."""
+    cols = os.environ.get("COLUMNS", "")
+    if not cols.isdigit() or not sys.stdout.isatty():
+        return
+    try:
+        real = os.get_terminal_size(sys.stdout.fileno()).columns
+    except (OSError, ValueError):
+        return
+    if 0 < real < int(cols):
+        os.environ["COLUMNS"] = str(real)
+
+
+_columns_within_the_terminal()
 # Piped into a file or CI log, a pipe has no width: tables take the width of their content
 # (rich would assume 80 columns and fold them); long texts keep their own column widths.
 _WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 1000
