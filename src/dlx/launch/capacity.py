@@ -181,12 +181,15 @@ def _estimate_once(cfg: DictConfig) -> dict[str, int] | None:
 def size_key(cfg: DictConfig) -> str | None:
     """What `estimate` reads of a config, resolved (None: unreadable, estimated afresh)."""
     try:
-        nodes = [cfg[k] for k in ("data", "model", "reg", "loss", "batch_size") if k in cfg]
-        plain = [
-            OmegaConf.to_container(n, resolve=True) if OmegaConf.is_config(n) else n for n in nodes
-        ]
-        if isinstance(plain[0], dict):  # the split's seed moves samples, not their shape
-            plain[0] = {k: v for k, v in plain[0].items() if k != "seed"}
+        keys = [k for k in ("data", "model", "reg", "loss", "batch_size") if k in cfg]
+        plain = {
+            k: OmegaConf.to_container(cfg[k], resolve=True)
+            if OmegaConf.is_config(cfg[k])
+            else cfg[k]
+            for k in keys
+        }
+        if isinstance(plain.get("data"), dict):  # the split's seed moves samples, not shapes
+            plain["data"] = {k: v for k, v in plain["data"].items() if k != "seed"}
         return repr(plain)
     except Exception:  # noqa: BLE001
         return None

@@ -297,10 +297,10 @@ def print_reproduce(params: list[str]) -> None:
     from dlx.record.text import safe_text as escape
     from dlx.tracking.console import command_lines, console
 
-    command = plain_text(reproduce_command(params))
-    if not console.is_terminal or len(command) + 14 <= console.width:
-        console.print(f"reproduce it: [bold]{escape(command)}[/]", soft_wrap=True)
+    command, head = plain_text(reproduce_command(params)), "reproduce it:"
+    if not console.is_terminal or len(head) + 1 + len(command) <= console.width:
+        console.print(f"{head} [bold]{escape(command)}[/]", soft_wrap=True)
         return
-    console.print("reproduce it:")
+    console.print(head)
     for part in command_lines(command, console.width):
         console.print(part, soft_wrap=True, highlight=False, markup=False)

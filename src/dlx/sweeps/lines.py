@@ -86,12 +86,14 @@ def trial_line(
     if status == st.PRUNED and m.get("epochs_run"):
         status = f"pruned at epoch {m['epochs_run']}"
     value = _value(m)
-    said = f"{m.get('monitor') or 'val/loss'} {value:.4g}" if value is not None else "-"
+    shown = f"{value:.4g}" if value is not None else "-"
+    said = f"{m.get('monitor') or 'val/loss'} {shown}" if value is not None else "-"
     swept = swept_values(overrides, run_dir.parent)
-    line = f"trial {run_dir.name}  {swept}  {status}  {said}  {seconds:.1f} s"
     best = best_so_far(run_dir.parent)
-    shown = f" {value:.4g}" if value is not None else " -"
-    forms = [line, f"#{run_dir.name} {swept} {status}{shown} {seconds:.1f}s"]
+    forms = [  # the whole line, then the compact one for a narrow terminal
+        f"trial {run_dir.name}  {swept}  {status}  {said}  {seconds:.1f} s",
+        f"#{run_dir.name} {swept} {status} {shown} {seconds:.1f}s",
+    ]
     if best is not None:
         forms[0] += f"  | best so far {best[1]:.4g} (trial {best[0]})"
         forms[1] += f" | best {best[1]:.4g} (#{best[0]})"

@@ -105,38 +105,22 @@ class TrialConfigs:
 
 def values_changed(before: list[Any], after: list[Any], cfg: DictConfig) -> list[Any] | None:
     """The overrides of `after` that set another value than `before` did, position by
-    position, when that is all that changed; None when the composition itself may differ."""
-    from hydra.core.override_parser.types import OverrideType
-
-    if len(before) != len(after):
+    position (the same keys in the same order), when that is all that changed; None when the
+    composition itself may differ. A trial's own `hydra.` values (Optuna's trial number in
+    `++hydra.job.env_set`) count as values."""
+    if [o.key_or_group for o in before] != [o.key_or_group for o in after]:
         return None
-    keys = [o.key_or_group for o in after]
-    if len(set(keys)) != len(keys):  # applied in order: a key given twice is Hydra's to settle
-        return None
-    groups = set(cfg.hydra.runtime.choices.keys())
-    changed = []
-    for a, b in zip(before, after, strict=True):
-        if a.input_line == b.input_line:
-            continue
-        if (a.key_or_group, a.package, a.type) != (b.key_or_group, b.package, b.type):
-            return None
-        if b.type not in (OverrideType.CHANGE, OverrideType.FORCE_ADD) or b.is_sweep_override():
-            return None
-        key = b.key_or_group
-        if b.package is not None or "/" in key or key in groups or key.startswith("hydra.search"):
-            return None  # a config group, or where Hydra looks for them
-        if "." not in key and not _plain_value(cfg, key):  # `reg=[l2,dropout]`: a group
-            return None
-        changed.append(b)
-    return changed
+    return value_changes(before, after, cfg, hydra_values=True)
 
 
-def value_changes(before: list[Any], after: list[Any], cfg: DictConfig) -> list[Any] | None:
+def value_changes(
+    before: list[Any], after: list[Any], cfg: DictConfig, hydra_values: bool = False
+) -> list[Any] | None:
     """The overrides of `after` that add or change a value against `before` (`cfg` is what
     `before` composed to), when that is all that differs, in any order; None when the
     composition itself may differ (a config group, `+`/`~`, a key given twice, a non-`hydra.`
     override dropped, `hydra.searchpath`). Dropped `hydra.` overrides (the run folder) change
-    only the `hydra` node."""
+    only the `hydra` node; changed ones count as values with `hydra_values` (`++` too)."""
     from hydra.core.override_parser.types import OverrideType
 
     keys = [o.key_or_group for o in after]
@@ -146,6 +130,9 @@ def value_changes(before: list[Any], after: list[Any], cfg: DictConfig) -> list[
     dropped = set(had) - set(keys)
     if any(not k.startswith("hydra.") or k.startswith("hydra.search") for k in dropped):
         return None
+    kinds = (
+        (OverrideType.CHANGE, OverrideType.FORCE_ADD) if hydra_values else (OverrideType.CHANGE,)
+    )
     groups = set(cfg.hydra.runtime.choices.keys())
     changed = []
     for b in after:
@@ -154,12 +141,14 @@ def value_changes(before: list[Any], after: list[Any], cfg: DictConfig) -> list[
             continue
         if a is not None and (a.package, a.type) != (b.package, b.type):
             return None
-        if b.type != OverrideType.CHANGE or b.is_sweep_override() or b.package is not None:
+        if b.type not in kinds or b.is_sweep_override() or b.package is not None:
             return None
         key = b.key_or_group
-        if "/" in key or key in groups or key.startswith("hydra."):
-            return None  # a config group, where Hydra looks for them, or Hydra's own
-        if "." not in key and not _plain_value(cfg, key):
+        if "/" in key or key in groups or key.startswith("hydra.search"):
+            return None  # a config group, or where Hydra looks for them
+        if key.startswith("hydra.") and not hydra_values:
+            return None
+        if "." not in key and not _plain_value(cfg, key):  # `reg=[l2,dropout]`: a group
             return None
         if a is None and OmegaConf.select(cfg, key, default=_MISSING) is _MISSING:
             return None  # a new key: Hydra refuses it without `+`, composing says so
