@@ -295,7 +295,8 @@ def print_reproduce(params: list[str]) -> None:
     on lines of its own, folded between words with a backslash at each end (pastes as one)."""
     from dlx.record.text import plain_text
     from dlx.record.text import safe_text as escape
-    from dlx.tracking.console import command_lines, console
+    from dlx.tracking.console import console
+    from dlx.tracking.width import command_lines
 
     command, head = plain_text(reproduce_command(params)), "reproduce it:"
     if not console.is_terminal or len(head) + 1 + len(command) <= console.width:

@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dlx.record import status as st
+from dlx.tracking.width import columns_within_the_terminal, command_lines
 
 
 class _Stdout:
@@ -75,23 +76,7 @@ def quiet_when_reader_goes_away() -> None:
     logging.Handler.handleError = handle_error  # type: ignore[method-assign]
 
 
-def _columns_within_the_terminal() -> None:
-    """An exported COLUMNS is often stale (set in a wider window, or by a parent tool), and
-    rich, typer and Python all draw at it: a narrower terminal then wraps every full line. In a
-    terminal COLUMNS may narrow the output, never widen it past the terminal's own width (set
-    here once, in the environment they all read, and that launched trials inherit)."""
-    cols = os.environ.get("COLUMNS", "")
-    if not cols.isdigit() or not sys.stdout.isatty():
-        return
-    try:
-        real = os.get_terminal_size(sys.stdout.fileno()).columns
-    except (OSError, ValueError):
-        return
-    if 0 < real < int(cols):
-        os.environ["COLUMNS"] = str(real)
-
-
-_columns_within_the_terminal()
+columns_within_the_terminal()
 # Piped into a file or CI log, a pipe has no width: tables take the width of their content
 # (rich would assume 80 columns and fold them); long texts keep their own column widths.
 _WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 1000
@@ -301,22 +286,6 @@ def epoch_lines(
         join(at, "train", t_loss, t_acc, "| val", v_loss, v_acc, f"| lr {lr:.2g}", star),
         join(at, t_loss, t_acc, "|", v_loss, v_acc, star),
     ]
-
-
-def command_lines(cmd: str, width: int, indent: str = "  ") -> list[str]:
-    """A command to paste, in lines that fit `width`: broken between its words (a quoted
-    word kept whole) with the shell's ` \\` at each line's end, so it pastes as one."""
-    import re
-
-    words = re.findall(r"(?:[^\s'\"]+|'[^']*'?|\"[^\"]*\"?)+", cmd)
-    lines, line = [], indent
-    for word in words:
-        if line.strip() and len(line) + 1 + len(word) + 2 > width:
-            lines.append(line + " \\")
-            line = indent * 3 + word
-        else:
-            line = f"{line} {word}" if line.strip() else line + word
-    return [*lines, line]
 
 
 def _from_here(path: str) -> str:
