@@ -344,3 +344,30 @@ def test_a_loss_thrown_far_above_its_start_is_a_too_large_lr_even_after_it_came_
         for v in (spiky, rising):
             d = judge(over, curves(calm, v, ta, va), initial_loss=first, baselines=CHANCE)
             assert "blew up" not in d["evidence"], d["evidence"]
+
+
+def test_the_last_epochs_share_is_worded_by_its_sign_and_size():
+    """Generated flattened-out fits whose last epoch rose, stalled or fell a little: the evidence
+    never quotes a negative share or "only 0.0%" as what the last epoch took off."""
+    import random
+
+    rng, judged = random.Random(7), 0
+    for _ in range(12):
+        last = rng.choice([-1e-3, -1e-5, 0.0, 1e-6, 2e-4, 3e-3, 8e-3])
+        val = [0.16 * 0.5**i + 0.0193 for i in range(14)]
+        train = [*val[:-1], val[-2] - last * val[0]]
+        d = judge(
+            ["experiment=universal_approximation", "model.hidden=4", "epochs=150"],
+            curves(train, val),
+            "regression",
+            initial_loss=0.2,
+            baselines=FUNCTION,
+            size={"parameters": 13, "samples": 700},
+        )
+        if d.get("cause") != "capacity":
+            continue
+        ev, judged = d["evidence"], judged + 1
+        assert not re.search(r"-\d+(\.\d+)?%", ev) and "only 0.0%" not in ev, ev
+        if last <= 0:
+            assert "the last epoch took nothing off" in ev, ev
+    assert judged >= 8

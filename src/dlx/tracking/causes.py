@@ -213,13 +213,23 @@ def _slow_or_small(n: dict[str, Any]) -> Cause:
     return (
         "capacity",
         (
-            f"loss/train flattened out {how} ({fmt(first)} -> {fmt(t_end)}; the last "
-            f"epoch took off only {100 * n['last_drop']:.1f}% of the first loss){acc}, "
+            f"loss/train flattened out {how} ({fmt(first)} -> {fmt(t_end)}; "
+            f"{_last_epoch(n['last_drop'])}){acc}, "
             f"{'with no jumps and ' if smooth else ''}the two curves together: the model is too "
             "small for the data"
         ),
         ["capacity", "bigger_model", "less_reg", "longer"],
     )
+
+
+def _last_epoch(drop: float) -> str:
+    """What the last epoch took off the loss, in words that match its sign and size (a loss
+    that rose in it took nothing off; one that fell by 0.01% is not "only 0.0%")."""
+    if drop <= 0:
+        return "the last epoch took nothing off"
+    if drop < 0.0005:
+        return "the last epoch took off under 0.1% of the first loss"
+    return f"the last epoch took off only {100 * drop:.1f}% of the first loss"
 
 
 def _roomy(n: dict[str, Any]) -> Cause | None:
