@@ -151,8 +151,7 @@ def open_model(
     card = read_card(run_dir, state) or derive_card(cfg, run_dir)
     torch.manual_seed(int(cfg.get("seed", 0)))
     model = build_from_card(cfg, card)
-    weights = state["ema"]["model"] if state.get("ema") else state["model"]
-    ckpt.load_model_state(model, weights, path)
+    ckpt.load_model_state(model, ckpt.weights_of(state, path), path)
     model.to(on).eval()
-    epoch = int((state.get("run") or {}).get("epoch", 0))
+    epoch = ckpt.epoch_of(state)
     return Opened(run_dir, cfg, card, model, on, checkpoint, epoch)

@@ -44,7 +44,7 @@ def _saved_epochs(run_dir: Path) -> int | None:
         from dlx.training import checkpoint
 
         state = checkpoint.load(names.last(run_dir))
-        return int((state.get("run") or {}).get("epoch", 0))
+        return checkpoint.epoch_of(state)
     except Exception:  # noqa: BLE001 (best effort: the status matters, not the count)
         return None
 

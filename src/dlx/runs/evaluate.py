@@ -206,9 +206,8 @@ def _built(cfg, path: Path):
 
     b = build(cfg)
     state = ckpt.load(path, map_location=b.device)
-    weights = state["ema"]["model"] if state.get("ema") else state["model"]
-    ckpt.load_model_state(b.model, weights, path)
-    return b, int((state.get("run") or {}).get("epoch", 0))
+    ckpt.load_model_state(b.model, ckpt.weights_of(state, path), path)
+    return b, ckpt.epoch_of(state)
 
 
 def _figures(b, dataset, loader, result, run_dir: Path, writable: bool, stem: str, epoch: int):

@@ -66,6 +66,27 @@ def load_model_state(model: torch.nn.Module, state_dict: dict[str, Any], path: P
         ) from None
 
 
+def weights_of(state: dict[str, Any], path: Path, ema: bool = True) -> dict[str, Any]:
+    """The model weights a checkpoint holds (the EMA's when it kept one and `ema`): a mapping of
+    names to tensors, or one clear message, never a TypeError or KeyError from torch."""
+    held = state.get("ema") if ema else None
+    weights = state.get("model")
+    if held:
+        weights = held.get("model") if isinstance(held, dict) else None
+    if not isinstance(weights, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()
+    ):
+        raise UserError(f"{path} holds no model weights dlx can read (damaged or foreign).")
+    return weights
+
+
+def epoch_of(state: dict[str, Any]) -> int:
+    """The epochs a checkpoint had completed (0 when it does not say, or says it oddly)."""
+    run = state.get("run")
+    epoch = run.get("epoch") if isinstance(run, dict) else 0
+    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch > 0 else 0
+
+
 TRAINING_KEYS = ("model", "optimizer", "early_stopping", "run", "rng")
 
 
@@ -84,6 +105,27 @@ def check_resumable(state: dict[str, Any], model_target: str, path: Path) -> Non
             f"`{model_target}` (check `model=...`).",
             key="model",
         )
+
+
+def run_counters(saved: Any, path: Path) -> dict[str, Any]:
+    """A checkpoint's counters (epoch, step, first loss, history), checked by type: a key a newer
+    dlx added is left aside, a wrong type is one clear message, never a TypeError mid-resume."""
+    fields = {
+        "epoch": (int,),
+        "global_step": (int,),
+        "initial_loss": (float, int, type(None)),
+        "history": (list,),
+    }
+    bad = not isinstance(saved, dict) or any(
+        k not in saved or isinstance(saved[k], bool) or not isinstance(saved[k], kinds)
+        for k, kinds in fields.items()
+    )
+    if bad or saved["epoch"] < 0 or not all(isinstance(h, dict) for h in saved["history"]):
+        raise UserError(
+            f"{path} cannot be resumed from: its `run` counters are not what dlx writes "
+            "(epoch, global_step, initial_loss, history; a damaged or foreign checkpoint)."
+        )
+    return {k: saved[k] for k in fields}
 
 
 def load_optimizer_state(
@@ -173,21 +215,25 @@ def restore(run: Run, path: Path) -> None:
     # onto the model's device by load_state_dict.
     saved = load(path, map_location="cpu")
     check_resumable(saved, str(run.cfg.model._target_), path)
-    load_model_state(run.model, saved["model"], path)
+    load_model_state(run.model, weights_of(saved, path, ema=False), path)
     at = run.cfg.model.get("unfreeze_at_epoch")
-    if at and saved["run"]["epoch"] > at:  # the saved optimizer holds the unfrozen group
+    counters = run_counters(saved.get("run"), path)
+    if at and counters["epoch"] > at:  # the saved optimizer holds the unfrozen group
         mult = float(run.cfg.opt.get("backbone_lr_mult", 1.0))
         unfreeze(run.model, run.optimizer, run.scheduler, mult)
     load_optimizer_state(run.optimizer, saved["optimizer"], path)
     run.schedule.load_state_dict(saved)  # the scheduler's state and warmup's
     if run.knobs.ema is not None and saved.get("ema"):
-        run.knobs.ema.load_state_dict(saved["ema"])
+        try:
+            run.knobs.ema.load_state_dict({**saved["ema"], "model": weights_of(saved, path)})
+        except (TypeError, KeyError, RuntimeError, AttributeError):
+            raise UserError(f"{path} cannot be resumed from: its EMA state is damaged.") from None
     if run.scaler is not None and saved.get("scaler"):
         run.scaler.load_state_dict(saved["scaler"])
     run.stopper.load_state_dict(saved["early_stopping"])
-    run.state = type(run.state)(**saved["run"])
+    run.state = type(run.state)(**counters)
     run.shuffle_gen.set_state(saved["rng"]["loader"])
     set_rng_state(saved["rng"])
     best = path.parent / names.BEST
     if best.is_file():
-        run.best_weights = load(best, map_location="cpu")["model"]
+        run.best_weights = weights_of(load(best, map_location="cpu"), best, ema=False)
