@@ -371,3 +371,74 @@ def test_the_last_epochs_share_is_worded_by_its_sign_and_size():
         if last <= 0:
             assert "the last epoch took nothing off" in ev, ev
     assert judged >= 8
+
+
+# `experiment=overfitting aug=mnist seed=1`: a noisy train loss (100 augmented images) that swings
+# while loss/val falls to its best in the last epoch; it was read as "lr too large" (opt.lr/10)
+AUG_TRAIN = [2.283, 2.167, 2.005, 1.916, 1.629, 1.424, 1.289, 1.078, 1.039, 0.934, 0.985]
+AUG_TRAIN += [0.975, 0.864, 0.645, 0.773, 0.798, 0.609, 0.72, 0.557, 0.495]
+AUG_VAL = [2.192, 2.094, 1.932, 1.68, 1.397, 1.148, 0.9, 0.752, 0.744, 0.654, 0.574, 0.486]
+AUG_VAL += [0.548, 0.502, 0.446, 0.444, 0.492, 0.407, 0.344, 0.342]
+AUG_TACC = [0.13, 0.32, 0.48, 0.42, 0.53, 0.6, 0.63, 0.63, 0.66, 0.66, 0.64, 0.67, 0.72, 0.82]
+AUG_TACC += [0.73, 0.72, 0.86, 0.78, 0.85, 0.82]
+AUG_VACC = [0.359, 0.459, 0.493, 0.511, 0.648, 0.67, 0.733, 0.778, 0.767, 0.819, 0.807, 0.859]
+AUG_VACC += [0.83, 0.856, 0.867, 0.848, 0.833, 0.874, 0.893, 0.893]
+
+
+def _noisy_falling_run(rng, n: int) -> list[dict]:
+    """A poor fit still falling fast at its end, with a noisy train loss and val accuracy."""
+    val = [2.2 * math.exp(-i / (0.35 * n)) + 0.05 for i in range(n)]
+    val[-1] = min(val) * 0.97
+    train = [v * rng.uniform(0.85, 1.35) for v in val]
+    vacc = [min(0.88, 0.3 + 0.6 * (1 - v / 2.25)) for v in val]
+    for i in rng.sample(range(n // 2, n - 2), 2):  # two swings in the second half
+        train[i], vacc[i] = train[i - 1] * 1.3, vacc[i - 1] - 0.12
+    tacc = [a - 0.05 for a in vacc]
+    return curves(train, val, tacc, vacc)
+
+
+def test_a_noisy_loss_still_falling_fast_is_too_few_epochs_not_a_too_large_lr():
+    """The recorded augmentation run, and generated poor fits whose curves swing while loss/val
+    falls fast to its best in the last epoch: more epochs, not a smaller rate."""
+    import random
+
+    overrides = ["experiment=overfitting", "aug=mnist"]
+    d = judge(overrides, curves(AUG_TRAIN, AUG_VAL, AUG_TACC, AUG_VACC), initial_loss=2.3)
+    assert (d["verdict"], d["cause"]) == ("underfitting", "too few epochs"), d["evidence"]
+    assert d["try"][0].startswith("dlx train experiment=overfitting aug=mnist epochs=")
+    rng = random.Random(11)
+    for _ in range(15):
+        h = _noisy_falling_run(rng, rng.randint(12, 30))
+        d = judge(overrides, h, initial_loss=2.3, baselines=CHANCE)
+        assert d["cause"] == "too few epochs", d["evidence"]
+
+
+def test_a_bounce_three_epochs_back_is_not_progress_a_noisy_plateau_is_no_longer_learning():
+    """`opt=sgd opt.lr=1 epochs=15 seed=1` (batch norm): loss/val swings 0.03 <-> 0.5 around
+    a floor; its last epochs fell from a bounce's peak, not past its earlier best. Generated:
+    such plateaus are not "too few epochs"; the control, the same run still falling past its
+    earlier best, is."""
+    import random
+
+    val = [1.413, 0.17, 0.093, 0.502, 0.054, 0.035, 0.365, 0.034, 0.077, 0.028, 0.068, 0.053]
+    val += [0.041, 0.0256, 0.0333]
+    train = [0.867, 0.131, 0.063, 0.032, 0.032, 0.012, 0.02, 0.021, 0.023, 0.005, 0.031, 0.011]
+    train += [0.006, 0.002, 0.004]
+    tacc = [min(0.999, 1 - t / 3) for t in train]
+    vacc = [min(0.99, 1 - v / 3) for v in val]
+    d = judge(
+        ["opt=sgd", "opt.lr=1", "epochs=15"], curves(train, val, tacc, vacc), initial_loss=2.3
+    )
+    assert d["cause"] != "too few epochs", d["evidence"]
+    rng = random.Random(5)
+    for _ in range(15):
+        floor = rng.uniform(0.02, 0.05)
+        v = [floor * rng.uniform(1.0, 1.3) for _ in range(12)] + [floor * 0.97]
+        v[-4] = floor * rng.uniform(3, 10)  # the epoch 3 back: a bounce's peak
+        t = [x * 0.2 for x in v]
+        a = [0.98] * len(v)
+        d = judge([], curves(t, v, [0.999] * len(v), a), initial_loss=2.3, baselines=CHANCE)
+        assert d["cause"] != "too few epochs", d["evidence"]
+        v[-1] = min(v[:-3]) * 0.6  # control: past its earlier best by 40%
+        d = judge([], curves(t, v, [0.999] * len(v), a), initial_loss=2.3, baselines=CHANCE)
+        assert d["cause"] == "too few epochs", d["evidence"]

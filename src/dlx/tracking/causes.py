@@ -100,9 +100,17 @@ def underfit_cause(n: dict[str, Any], gradients: dict[str, str]) -> Cause:
             ),
             ["better_init", "batchnorm", "relu"],
         )
-    if n["recent_val_fall"] > STILL_FAST and n["best_epoch"] >= n["epochs"] - 1:
+    if still_improving(n):
         return "too few epochs", still_learning(n), ["longer"]
     return _slow_or_small(n)
+
+
+def still_improving(n: dict[str, Any]) -> bool:
+    """loss/val at its best in the last epochs, and fast falling there: more than STILL_FAST
+    lower than 3 epochs before, and than the best before them (on a noisy curve the epoch 3
+    back may be a bounce's peak, and falling from a peak is no progress)."""
+    fall = min(n["recent_val_fall"], n.get("recent_best_fall", n["recent_val_fall"]))
+    return fall > STILL_FAST and n["best_epoch"] >= n["epochs"] - 1
 
 
 def _blew_up(n: dict[str, Any]) -> bool:
@@ -136,7 +144,7 @@ def _bounced(n: dict[str, Any]) -> str | None:
             f"{shown}) and was no lower in the second half of training than in the first "
             f"(lowest {fmt(n['min_train_loss'])}): the steps overshoot back and forth{LR_CHECK}"
         )
-    if len(swung) >= 2:
+    if len(swung) >= 2 and not still_improving(n):  # still falling fast: the swings are noise
         shown = ", ".join(str(e) for e in swung[:5])
         return (
             f"the curves bounced: loss/train or loss/val went up sharply, or acc/val down, in "

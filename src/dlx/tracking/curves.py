@@ -84,6 +84,10 @@ def read_curves(history: list[dict[str, Any]], task: str, first: float) -> dict[
         "falling_share": sum(d > 0 for d in drops) / len(drops) if drops else 0.0,
         "val_falling": all(v[i] <= v[i - 1] for i in range(1, n)),
         "recent_val_fall": (v[-1 - k] - v[-1]) / max(abs(v[-1 - k]), 1e-12) if k else 0.0,
+        # the same for the best so far: a bounce's peak k epochs back is no progress since
+        "recent_best_fall": (min(v[:-k]) - min(v[-k:])) / max(abs(min(v[:-k])), 1e-12)
+        if k
+        else 0.0,
         "rises": rises,
         "swings": _swing_epochs(history, t, v),
         "late_progress": bool(half) and min(t[half:]) < 0.97 * min(t[:half]),

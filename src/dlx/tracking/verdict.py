@@ -19,7 +19,13 @@ import math
 from typing import Any
 
 from dlx.tracking.baselines import NAMES, best_baseline
-from dlx.tracking.causes import STILL_FAST, bad_start, still_learning, underfit_cause, unsettled
+from dlx.tracking.causes import (
+    bad_start,
+    still_improving,
+    still_learning,
+    underfit_cause,
+    unsettled,
+)
 from dlx.tracking.curves import BOUNCE, curves_note, fmt, read_curves, times
 
 POOR_ACC = 0.9  # train and val accuracy both below this: the model does not fit the data
@@ -178,7 +184,7 @@ def _judge(n: dict[str, Any], task: str, gradients: dict[str, str]):
     bounced = unsettled(n)
     if bounced:
         return "underfitting", "lr too large", [bounced], ["lower_lr", "lr_find"]
-    if n["recent_val_fall"] > STILL_FAST and n["best_epoch"] >= n["epochs"] - 1:
+    if still_improving(n):
         return "underfitting", "too few epochs", [still_learning(n)], ["longer"]
     why = [_good_why(n, task)]
     if gradients:
