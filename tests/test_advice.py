@@ -442,3 +442,34 @@ def test_a_bounce_three_epochs_back_is_not_progress_a_noisy_plateau_is_no_longer
         v[-1] = min(v[:-3]) * 0.6  # control: past its earlier best by 40%
         d = judge([], curves(t, v, [0.999] * len(v), a), initial_loss=2.3, baselines=CHANCE)
         assert d["cause"] == "too few epochs", d["evidence"]
+
+
+def test_a_big_model_stalled_by_overshooting_is_a_too_large_lr_and_a_smooth_stall_is_not():
+    """Generated stalls of a roomy model (20 parameters an example) near chance: thrown up in
+    its first epoch, or back up in two epochs, is a rate too large (only overshooting does
+    that); the control, the same stall falling smoothly, is never called too large."""
+    import random
+
+    rng = random.Random(3)
+    size = {"parameters": 26000, "samples": 1257}
+    for _ in range(20):
+        n = rng.randint(8, 15)
+        base = [2.3 - 0.45 * (1 - math.exp(-i / 3)) for i in range(n)]
+        val = [b * rng.uniform(0.95, 1.02) for b in base]
+        acc = [0.1 + 0.2 * (1 - b / 2.3) * 4 for b in base]
+        vacc = [a - 0.02 for a in acc]
+        smooth = judge(["opt=sgd"], curves(base, val, acc, vacc), initial_loss=2.3, size=size)
+        assert smooth["cause"] != "lr too large", smooth["evidence"]
+        thrown = [*base]
+        if rng.random() < 0.5:
+            thrown[0] = 2.3 * rng.uniform(1.15, 1.5)  # the first epoch's mean above the start
+        else:
+            for i in rng.sample(range(2, n, 2), 2):  # back up by 6-10% in two epochs
+                thrown[i] = thrown[i - 1] * rng.uniform(1.06, 1.1)
+        d = judge(
+            ["opt=sgd", "opt.lr=2"], curves(thrown, val, acc, vacc), initial_loss=2.3, size=size
+        )
+        assert (d["verdict"], d["cause"]) == ("underfitting", "lr too large"), d["evidence"]
+        assert d["try"][0] == "dlx train opt=sgd opt.lr=0.2", d["try"]
+        nums = numbers_in(d["evidence"])
+        assert len(nums) == len(set(nums)), d["evidence"]

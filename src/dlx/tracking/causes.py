@@ -13,6 +13,7 @@ from dlx.tracking.curves import fmt
 JUMP = 1.5  # first epoch's mean train loss above this x the first step's loss: a jump
 BLOWUP = 10.0  # an epoch's mean loss above this x the first step's: thrown up, whatever came after
 THROWN = 1.2  # first epoch's mean train loss above this x max(first step's, a blind guess's)
+THROWN_UP = 1.1  # first epoch's mean train loss above this x the first step's: overshoot
 STUCK = 0.05  # the train loss never got more than 5% below the first loss
 STILL_FAST = 0.15  # val loss fell > 15% over the last 3 epochs and is at its best: not done
 STEADY = 0.5  # the last epoch's drop is at least half the largest: not slowing down
@@ -252,6 +253,15 @@ def _roomy(n: dict[str, Any]) -> Cause | None:
         f"the model has {params:,} trainable parameters for {samples:,} training examples "
         f"({params / samples:,.0f} per example): enough to memorize them, so it is not too small"
     )
+    overshot = _overshot(n)
+    if overshot:
+        return (
+            "lr too large",
+            f"loss/train flattened out high ({fmt(first)} at the first step -> {fmt(t_end)}) and "
+            f"{size}; {overshot}: steps too small never throw the loss up, these overshoot"
+            f"{LR_CHECK}",
+            ["lower_lr", "lr_find"],
+        )
     if n["best_epoch"] >= n["epochs"] - 1 and n["falling_share"] >= 0.8:
         return (
             "lr too small",
@@ -270,6 +280,18 @@ def _roomy(n: dict[str, Any]) -> Cause | None:
         ),
         ["lr_find"],
     )
+
+
+def _overshot(n: dict[str, Any]) -> str | None:
+    """What only a rate too large does to a stalled loss: the first epoch's mean above the first
+    step's loss (a rate too small leaves it at or under it), or loss/train back up in 2+ epochs."""
+    epoch1, rises = n.get("first_epoch_train_loss"), n["rises"]
+    if epoch1 is not None and epoch1 > THROWN_UP * n["first_loss"]:
+        return f"the first epoch's mean loss/train, {fmt(epoch1)}, was above it"
+    if len(rises) >= 2:
+        shown = ", ".join(str(e) for e in rises[:4])
+        return f"loss/train went back up in {len(rises)} epochs (epochs {shown})"
+    return None
 
 
 def still_learning(n: dict[str, Any]) -> str:
