@@ -27,20 +27,25 @@ def _features(x: Any, degree: int) -> Any:
     return torch.cat(cols, dim=1)
 
 
-def _fit_mse(xt: Any, yt: Any, xv: Any, yv: Any, degree: int) -> float | None:
+def _fit_mse(xt: Any, yt: Any, xv: Any, yv: Any, degree: int) -> tuple[float, float] | None:
+    """The val MSE of a least-squares polynomial fitted on the training split, and its MSE on
+    that split (how well it fits the points it was fitted to)."""
     import torch
 
     a = _features(xt, degree)
     if a.shape[1] >= len(a):  # more coefficients than points: no honest fit
         return None
-    coef = torch.linalg.lstsq(a, yt.reshape(len(yt), -1).double()).solution
+    target = yt.reshape(len(yt), -1).double()
+    coef = torch.linalg.lstsq(a, target).solution
     pred = _features(xv, degree) @ coef
-    return float(((pred - yv.reshape(len(yv), -1).double()) ** 2).mean())
+    val = float(((pred - yv.reshape(len(yv), -1).double()) ** 2).mean())
+    return val, float(((a @ coef - target) ** 2).mean())
 
 
 def loss_baselines(data: Any) -> dict[str, float]:
     """{chance} for classification; {mean, linear, cubic} val MSEs for regression (the ones the
-    data allows: a polynomial only for inputs of a few features). Empty when unknown."""
+    data allows: a polynomial only for inputs of a few features), each with its MSE on the
+    training split as NAME_train. Empty when unknown."""
     if getattr(data, "task", None) == "classification":
         classes = getattr(data, "num_classes", None)
         return {"chance": math.log(classes)} if classes and classes > 1 else {}
@@ -50,14 +55,14 @@ def loss_baselines(data: Any) -> dict[str, float]:
     (xt, yt), (xv, yv) = train, val
     yt2 = yt.reshape(len(yt), -1).double()
     out = {"mean": float(((yv.reshape(len(yv), -1).double() - yt2.mean(0)) ** 2).mean())}
+    out["mean_train"] = float(((yt2 - yt2.mean(0)) ** 2).mean())
     try:
-        linear = _fit_mse(xt, yt, xv, yv, 1)
-        if linear is not None:
-            out["linear"] = linear
+        fits = {"linear": _fit_mse(xt, yt, xv, yv, 1)}
         if xt[0].numel() <= 4:  # a low-degree polynomial of a few inputs
-            cubic = _fit_mse(xt, yt, xv, yv, POLY_DEGREE)
-            if cubic is not None:
-                out["cubic"] = cubic
+            fits["cubic"] = _fit_mse(xt, yt, xv, yv, POLY_DEGREE)
+        for name, fit in fits.items():
+            if fit is not None:
+                out[name], out[f"{name}_train"] = fit
     except RuntimeError:  # a singular fit: the mean is still a baseline
         pass
     return {k: float(f"{v:.6g}") for k, v in out.items()}

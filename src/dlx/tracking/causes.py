@@ -145,7 +145,10 @@ def _bounced(n: dict[str, Any]) -> str | None:
             f"{shown}) and was no lower in the second half of training than in the first "
             f"(lowest {fmt(n['min_train_loss'])}): the steps overshoot back and forth{LR_CHECK}"
         )
-    if len(swung) >= 2 and not still_improving(n):  # still falling fast: the swings are noise
+    # it "did not settle" only when it still swung in its second half; a run still falling fast
+    # swings from noise
+    late = any(e > n["epochs"] // 2 for e in swung)
+    if len(swung) >= 2 and late and not still_improving(n):
         shown = ", ".join(str(e) for e in swung[:5])
         return (
             f"the curves bounced: loss/train or loss/val went up sharply, or acc/val down, in "
@@ -284,13 +287,15 @@ def _roomy(n: dict[str, Any]) -> Cause | None:
 
 def _overshot(n: dict[str, Any]) -> str | None:
     """What only a rate too large does to a stalled loss: the first epoch's mean above the first
-    step's loss (a rate too small leaves it at or under it), or loss/train back up in 2+ epochs."""
+    step's loss (a rate too small leaves it at or under it), or loss/train back up in 2+ epochs,
+    one of them in the second half (early rises that stopped: the run settled)."""
     epoch1, rises = n.get("first_epoch_train_loss"), n["rises"]
     if epoch1 is not None and epoch1 > THROWN_UP * n["first_loss"]:
         return f"the first epoch's mean loss/train, {fmt(epoch1)}, was above it"
-    if len(rises) >= 2:
-        shown = ", ".join(str(e) for e in rises[:4])
-        return f"loss/train went back up in {len(rises)} epochs (epochs {shown})"
+    if len(rises) >= 2 and rises[-1] > n["epochs"] // 2:  # still overshooting in its 2nd half
+        shown = ", ".join(str(e) for e in rises[-4:])
+        which = "epochs" if len(rises) <= 4 else "the last"
+        return f"loss/train went back up in {len(rises)} epochs ({which} {shown})"
     return None
 
 

@@ -70,13 +70,25 @@ def _poor(n: dict[str, Any], task: str) -> tuple[bool, str]:
             f"does not fit even its training data (loss/train {fmt(n['train_loss'])})"
         )
     simple = n.get("simple_fit")
-    if simple and n["best_val_loss"] > BASELINE * simple[1]:
+    if simple and n["best_val_loss"] > BASELINE * simple[1] and not _beyond_the_trend(n):
+        best, ratio = n["best_val_loss"], simple[1] / max(n["best_val_loss"], 1e-30)
+        than, learned = "no better than", "only"  # the words follow the numbers they quote
+        if ratio >= 1.05:
+            than, learned = f"only {ratio:.1f}x lower than", "little more than"
         return True, (
-            f"loss/val got down to {fmt(n['best_val_loss'])} at best, no better than "
-            f"{NAMES[simple[0]]} ({fmt(simple[1])}): the network has learned only the coarse "
-            "trend of the function"
+            f"loss/val got down to {fmt(best)} at best, {than} {NAMES[simple[0]]} "
+            f"({fmt(simple[1])}): the network has learned {learned} the coarse trend of the "
+            "function"
         )
     return False, ""
+
+
+def _beyond_the_trend(n: dict[str, Any]) -> bool:
+    """loss/train far below the simple fit's own loss on the training split: the network fits
+    far more than the trend, so a val loss near the simple fit's is the floor the points allow
+    (noise in the targets, too few points), not a network stuck at the trend."""
+    own = n.get("simple_fit_train")
+    return own is not None and n["min_train_loss"] < BASELINE * own
 
 
 def _solved(n: dict[str, Any], task: str) -> bool:
@@ -116,6 +128,8 @@ def _scale(n: dict[str, Any], task: str, baselines: dict[str, float] | None) -> 
     simple = best_baseline(b) if task != "classification" else None
     if simple is not None:
         n["simple_fit"] = list(simple)
+        if f"{simple[0]}_train" in b:  # how well that fit matched the points it was fitted to
+            n["simple_fit_train"] = b[f"{simple[0]}_train"]
 
 
 def read_verdict(
@@ -254,6 +268,13 @@ def _good_why(n: dict[str, Any], task: str) -> str:
     together = "stayed of the same order as" if 1 / 3 <= ratio <= 3 else "stayed above"
     simple = n.get("simple_fit")
     beat = f", far below {NAMES[simple[0]]} ({fmt(simple[1])})" if simple else ""
+    if simple and best > BASELINE * simple[1]:  # good only because it fits beyond the trend
+        beat = (
+            f", {simple[1] / max(best, 1e-30):.1f}x below {NAMES[simple[0]]} ({fmt(simple[1])}), "
+            f"whose own loss on the training split, {fmt(n['simple_fit_train'])}, is far above "
+            "this network's: what is left in loss/val is what the training points cannot teach "
+            "(noise in the targets, or too few of them)"
+        )
     return (
         f"loss/val fell from {fmt(first)} at the first step to {fmt(best)} at its best (epoch "
         f"{n['best_epoch']}), {times(first, best)}{beat}, and loss/val ({fmt(n['val_loss'])} at "
