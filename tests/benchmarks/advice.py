@@ -12,6 +12,7 @@ seeds compared. The cases are split once into a tuning half and a held-out half 
 
     python tests/benchmarks/run.py --only advice     # or: python tests/benchmarks/advice.py
     python tests/benchmarks/advice.py --held-out     # one half only (--tuning: the other)
+    python tests/benchmarks/advice.py --verdicts-only --seeds=0,1,2   # verdicts on 3 seeds
 
 `transfer_learning` is not in the suite: it needs ImageNet weights, a download.
 """
@@ -239,6 +240,28 @@ def selected(argv: list[str], quick: bool) -> list[Case]:
     return [c for c in cases if any(n in c.name for n in named)] if named else cases
 
 
+def verdicts_on_seeds(cases: list[Case], seeds: list[int], log=print) -> list[Row]:
+    """--verdicts-only --seeds=0,1,2: each situation run on each seed, its verdict (and cause)
+    checked against the label, per half; no suggestion is run (a few minutes, not ~17)."""
+    right: dict[tuple[str, int], list[bool]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, case in enumerate(cases):
+            for seed in seeds:
+                m = fit([*case.overrides, f"seed={seed}"], Path(tmp), f"c{i}-s{seed}")
+                got, half = (
+                    label_of(m["diagnosis"]),
+                    "held-out" if case.name in HELD_OUT else "tuning",
+                )
+                right.setdefault((half, seed), []).append(case.accepts(got))
+                if not case.accepts(got):
+                    log(f"  (advice) {half}, seed {seed}: {case.name}: {got!r} ({case.label!r})")
+    bench = "advice: verdicts only, per seed"
+    rows = []
+    for (half, seed), oks in sorted(right.items()):
+        rows.append(Row(bench, f"{half}, seed {seed}: verdict = label", f"{sum(oks)}/{len(oks)}"))
+    return rows
+
+
 def run(quick: bool = False, log=print, argv: list[str] | None = None) -> list[Row]:
     """--save=PATH: each situation's result is written there as it finishes, and a rerun with
     the same PATH skips the situations already in it (a crash or Ctrl-C loses nothing)."""
@@ -246,6 +269,9 @@ def run(quick: bool = False, log=print, argv: list[str] | None = None) -> list[R
 
     argv = list(argv or [])
     cases = selected(argv, quick)
+    if "--verdicts-only" in argv:
+        seeds = next((a.split("=", 1)[1] for a in argv if a.startswith("--seeds=")), "0")
+        return verdicts_on_seeds(cases, [int(x) for x in seeds.split(",")], log)
     save = next((Path(a.split("=", 1)[1]) for a in argv if a.startswith("--save=")), None)
     done = json.loads(save.read_text()) if save and save.is_file() else {}
     with tempfile.TemporaryDirectory() as tmp:
