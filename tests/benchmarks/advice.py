@@ -166,7 +166,9 @@ def markdown(cases: list[Case]) -> str:
         cells = [
             c.name,
             f"`{' '.join(c.overrides) or '(defaults)'}`",
-            c.label,
+            c.label.replace(
+                "underfitting: lr too large|diverged: ", "underfitting or diverged: "
+            ).replace("|", " or "),
             r["verdict"],
             "yes" if r["ok"] else "**no**",
             f"`{r['first'].replace(f' --config-dir {CONF}', '')}`" if r["first"] else "(none)",
