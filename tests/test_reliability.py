@@ -555,6 +555,12 @@ def _bad_checkpoints():
         ("run", "history", [1, 2]),
         ("run", None, [1, 2, 3]),
         ("run", None, None),
+        ("run", "history", [{}]),
+        ("run", "history", [{"epoch": 1, "train": {"loss": "x"}, "val": {"loss": 1.0}}]),
+        ("early_stopping", None, [1]),
+        ("early_stopping", "bad_epochs", "2"),
+        ("rng", None, {"loader": 1}),
+        ("rng", "python", [1]),
     ]
     weights = [
         ("model", None, [1, 2]),
@@ -590,7 +596,8 @@ def test_a_damaged_checkpoint_is_one_message_for_resume_eval_and_predict(tmp_pat
         dlx.train([*TINY, "epochs=1", knob, f"hydra.run.dir={run}"])
         # eval and predict read the EMA's weights when the run kept an EMA, else the model's
         read = "ema" if knob.endswith("0.9") else "model"
-        cases = [c for c in counters + weights if c[0] in ("run", read)]
+        # resume reads every part (the raw model's weights too); the EMA's only with an EMA
+        cases = [c for c in counters + weights if c[0] != "ema" or read == "ema"]
         _refused_everywhere(run, cases, [c for c in weights if c[0] == read], image, tmp_path)
 
 
@@ -628,3 +635,18 @@ def _refused_everywhere(run, cases, read_by_eval, image, tmp_path) -> None:
     result = _resume(run, "epochs=2")
     assert result.exit_code == 0, result.output
     assert [h["epoch"] for h in read_metrics(run)["history"]] == [1, 2]
+
+
+def test_early_stoppings_saved_state_sets_only_its_own_fields():
+    """A checkpoint's early-stopping state puts back the five counters it wrote and nothing
+    else: `enabled`, `patience` or a method named in a forged file are left as configured."""
+    from dlx.training.early_stopping import EarlyStopping
+
+    es = EarlyStopping(True, "val/loss", 5, 0.0)
+    state = {**es.state_dict(), "bad_epochs": 3, "best": 0.5, "best_epoch": 2}
+    es.load_state_dict({**state, "enabled": False, "patience": 0, "update": "pwned"})
+    assert (es.enabled, es.patience, es.bad_epochs, es.best) == (True, 5, 3, 0.5)
+    assert callable(es.update)
+    for bad in ({**state, "bad_epochs": "3"}, {**state, "fired": 1}, {"best": 0.5}, [state]):
+        with pytest.raises(ValueError):
+            es.load_state_dict(bad)

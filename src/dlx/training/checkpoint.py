@@ -9,6 +9,8 @@ refused with a clear message. Where the files live: `dlx.record.names`.
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,6 +109,22 @@ def check_resumable(state: dict[str, Any], model_target: str, path: Path) -> Non
         )
 
 
+def _an_epoch(h: Any) -> bool:
+    """One entry of a run's history as dlx writes it: its epoch, and train and val figures
+    (numbers; a loss in each), which the verdict reads when the run ends."""
+
+    def figures(d: Any) -> bool:
+        return (
+            isinstance(d, dict)
+            and "loss" in d
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in d.values())
+        )
+
+    epoch = h.get("epoch") if isinstance(h, dict) else None
+    ok_epoch = isinstance(epoch, int) and not isinstance(epoch, bool)
+    return ok_epoch and figures(h.get("train")) and figures(h.get("val"))
+
+
 def run_counters(saved: Any, path: Path) -> dict[str, Any]:
     """A checkpoint's counters (epoch, step, first loss, history), checked by type: a key a newer
     dlx added is left aside, a wrong type is one clear message, never a TypeError mid-resume."""
@@ -120,12 +138,24 @@ def run_counters(saved: Any, path: Path) -> dict[str, Any]:
         k not in saved or isinstance(saved[k], bool) or not isinstance(saved[k], kinds)
         for k, kinds in fields.items()
     )
-    if bad or saved["epoch"] < 0 or not all(isinstance(h, dict) for h in saved["history"]):
+    if bad or saved["epoch"] < 0 or not all(_an_epoch(h) for h in saved["history"]):
         raise UserError(
             f"{path} cannot be resumed from: its `run` counters are not what dlx writes "
             "(epoch, global_step, initial_loss, history; a damaged or foreign checkpoint)."
         )
     return {k: saved[k] for k in fields}
+
+
+@contextmanager
+def _part(path: Path, what: str) -> Iterator[None]:
+    """One part of a checkpoint put back: whatever a damaged or forged part raises is one
+    message naming the file and the part (exit 2), not a traceback mid-resume."""
+    try:
+        yield
+    except UserError:
+        raise
+    except (TypeError, KeyError, AttributeError, ValueError, RuntimeError, IndexError):
+        raise UserError(f"{path} cannot be resumed from: its {what} state is damaged.") from None
 
 
 def load_optimizer_state(
@@ -222,18 +252,20 @@ def restore(run: Run, path: Path) -> None:
         mult = float(run.cfg.opt.get("backbone_lr_mult", 1.0))
         unfreeze(run.model, run.optimizer, run.scheduler, mult)
     load_optimizer_state(run.optimizer, saved["optimizer"], path)
-    run.schedule.load_state_dict(saved)  # the scheduler's state and warmup's
+    with _part(path, "scheduler"):
+        run.schedule.load_state_dict(saved)  # the scheduler's state and warmup's
     if run.knobs.ema is not None and saved.get("ema"):
-        try:
+        with _part(path, "EMA"):
             run.knobs.ema.load_state_dict({**saved["ema"], "model": weights_of(saved, path)})
-        except (TypeError, KeyError, RuntimeError, AttributeError):
-            raise UserError(f"{path} cannot be resumed from: its EMA state is damaged.") from None
     if run.scaler is not None and saved.get("scaler"):
-        run.scaler.load_state_dict(saved["scaler"])
-    run.stopper.load_state_dict(saved["early_stopping"])
+        with _part(path, "gradient scaler"):
+            run.scaler.load_state_dict(saved["scaler"])
+    with _part(path, "early stopping"):
+        run.stopper.load_state_dict(saved["early_stopping"])
+    with _part(path, "random number generator"):
+        run.shuffle_gen.set_state(saved["rng"]["loader"])
+        set_rng_state(saved["rng"])
     run.state = type(run.state)(**counters)
-    run.shuffle_gen.set_state(saved["rng"]["loader"])
-    set_rng_state(saved["rng"])
     best = path.parent / names.BEST
     if best.is_file():
         run.best_weights = weights_of(load(best, map_location="cpu"), best, ema=False)

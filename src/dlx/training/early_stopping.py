@@ -67,5 +67,22 @@ class EarlyStopping:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for key, value in state.items():
-            setattr(self, key, value)
+        """Only the fields `state_dict` writes, each of its type (ValueError otherwise): a
+        checkpoint never sets any other attribute."""
+        kinds = {
+            "best": (float, int, type(None)),
+            "best_epoch": (int, type(None)),
+            "bad_epochs": (int,),
+            "fired": (bool,),
+            "fired_epoch": (int, type(None)),
+        }
+        for key, allowed in kinds.items():
+            value = state.get(key) if isinstance(state, dict) else None
+            if key not in (state if isinstance(state, dict) else {}) or not isinstance(
+                value, allowed
+            ):
+                raise ValueError(f"early stopping: `{key}` is missing or of the wrong type")
+            if isinstance(value, bool) and key != "fired":
+                raise ValueError(f"early stopping: `{key}` is of the wrong type")
+        for key in kinds:
+            setattr(self, key, state[key])
