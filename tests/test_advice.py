@@ -167,6 +167,19 @@ def test_a_noisy_regression_at_the_floor_its_points_allow_is_not_stuck_at_the_tr
                 assert "cannot teach" in d["evidence"], d["evidence"]
             else:
                 assert d["verdict"] == "underfitting", d["evidence"]
+    for _ in range(10):  # control: a low loss/train, but loss/val no better than the cubic's
+        best = FUNCTION["cubic"] * rng.uniform(1.0, 1.9)
+        val = [0.3 * 0.8**i + best for i in range(60)]
+        train = [0.3 * 0.8**i + max(best / 2.9, 0.3 * base["cubic_train"]) for i in range(60)]
+        d = judge(
+            ["experiment=universal_approximation"],
+            curves(train, val),
+            "regression",
+            initial_loss=0.5,
+            baselines=base,
+            size={"parameters": 6001, "samples": 40},
+        )
+        assert d["verdict"] != "good fit" and "cannot teach" not in d["evidence"], d["evidence"]
 
 
 def test_advise_probes_the_remedies_and_prints_only_those_that_helped(tmp_path):

@@ -1,4 +1,4 @@
-"""What a run shows: TensorBoard (tensorboard.py), the terminal (console.py), figures,
+"""What a run shows: TensorBoard (tensorboard.py), the terminal (console.py, width.py), figures,
 and the diagnostics that explain the curves.
 
 May import `record`, `config`, `data`, `models`, `errors`; never `launch`, `sweeps`, `runs`,

@@ -149,10 +149,9 @@ def _bounced(n: dict[str, Any]) -> str | None:
     # swings from noise
     late = any(e > n["epochs"] // 2 for e in swung)
     if len(swung) >= 2 and late and not still_improving(n):
-        shown = ", ".join(str(e) for e in swung[:5])
         return (
             f"the curves bounced: loss/train or loss/val went up sharply, or acc/val down, in "
-            f"{len(swung)} epochs (epochs {shown}) instead of settling: the steps overshoot the "
+            f"{len(swung)} epochs ({_epochs(swung)}) instead of settling: the steps overshoot the "
             f"minimum back and forth{LR_CHECK}"
         )
     return None
@@ -168,9 +167,8 @@ def unsettled(n: dict[str, Any]) -> str | None:
         return None
     if blind is None or n["val_loss"] - n["best_val_loss"] < LANDED * blind:
         return None  # a loss bouncing at its floor (regression near 1e-4): noise, not a rate
-    shown = ", ".join(str(e) for e in swung[:5])
     return (
-        f"the curves bounced in {len(swung)} epochs (epochs {shown}: loss/train or loss/val up "
+        f"the curves bounced in {len(swung)} epochs ({_epochs(swung)}: loss/train or loss/val up "
         f"sharply, or acc/val down) and never settled: loss/val ended at {fmt(n['val_loss'])}, "
         f"{n['val_loss'] / max(n['best_val_loss'], 1e-12):.1f}x its best "
         f"{fmt(n['best_val_loss'])} (epoch {n['best_epoch']}): the steps overshoot the minimum "
@@ -285,17 +283,21 @@ def _roomy(n: dict[str, Any]) -> Cause | None:
     )
 
 
+def _epochs(which: list[int], most: int = 5) -> str:
+    """Epochs named in evidence: all of a few, else the last ones (where the claim is made)."""
+    shown = ", ".join(str(e) for e in which[-most:])
+    return f"epochs {shown}" if len(which) <= most else f"the last: epochs {shown}"
+
+
 def _overshot(n: dict[str, Any]) -> str | None:
     """What only a rate too large does to a stalled loss: the first epoch's mean above the first
     step's loss (a rate too small leaves it at or under it), or loss/train back up in 2+ epochs,
     one of them in the second half (early rises that stopped: the run settled)."""
     epoch1, rises = n.get("first_epoch_train_loss"), n["rises"]
     if epoch1 is not None and epoch1 > THROWN_UP * n["first_loss"]:
-        return f"the first epoch's mean loss/train, {fmt(epoch1)}, was above it"
+        return f"the first epoch's mean loss/train, {fmt(epoch1)}, was above the first step's"
     if len(rises) >= 2 and rises[-1] > n["epochs"] // 2:  # still overshooting in its 2nd half
-        shown = ", ".join(str(e) for e in rises[-4:])
-        which = "epochs" if len(rises) <= 4 else "the last"
-        return f"loss/train went back up in {len(rises)} epochs ({which} {shown})"
+        return f"loss/train went back up in {len(rises)} epochs ({_epochs(rises)})"
     return None
 
 

@@ -70,7 +70,7 @@ def _poor(n: dict[str, Any], task: str) -> tuple[bool, str]:
             f"does not fit even its training data (loss/train {fmt(n['train_loss'])})"
         )
     simple = n.get("simple_fit")
-    if simple and n["best_val_loss"] > BASELINE * simple[1] and not _beyond_the_trend(n):
+    if simple and n["best_val_loss"] > BASELINE * simple[1] and not _beyond_the_trend(n, simple):
         best, ratio = n["best_val_loss"], simple[1] / max(n["best_val_loss"], 1e-30)
         than, learned = "no better than", "only"  # the words follow the numbers they quote
         if ratio >= 1.05:
@@ -83,12 +83,15 @@ def _poor(n: dict[str, Any], task: str) -> tuple[bool, str]:
     return False, ""
 
 
-def _beyond_the_trend(n: dict[str, Any]) -> bool:
-    """loss/train far below the simple fit's own loss on the training split: the network fits
-    far more than the trend, so a val loss near the simple fit's is the floor the points allow
-    (noise in the targets, too few points), not a network stuck at the trend."""
+def _beyond_the_trend(n: dict[str, Any], simple: list | tuple) -> bool:
+    """loss/val below the simple fit's, and loss/train (its lowest and at the end) far below
+    that fit's own loss on the training split: the network fits far more than the trend, so a
+    val loss near the simple fit's is the floor the points allow (noise in the targets, too
+    few points), not a network stuck at the trend."""
     own = n.get("simple_fit_train")
-    return own is not None and n["min_train_loss"] < BASELINE * own
+    if own is None or n["best_val_loss"] >= simple[1] / 1.05:
+        return False
+    return max(n["min_train_loss"], n["train_loss"]) < BASELINE * own
 
 
 def _solved(n: dict[str, Any], task: str) -> bool:
@@ -268,12 +271,12 @@ def _good_why(n: dict[str, Any], task: str) -> str:
     together = "stayed of the same order as" if 1 / 3 <= ratio <= 3 else "stayed above"
     simple = n.get("simple_fit")
     beat = f", far below {NAMES[simple[0]]} ({fmt(simple[1])})" if simple else ""
-    if simple and best > BASELINE * simple[1]:  # good only because it fits beyond the trend
-        beat = (
+    if simple and best > BASELINE * simple[1] and _beyond_the_trend(n, simple):
+        beat = (  # good only because it fits beyond the trend
             f", {simple[1] / max(best, 1e-30):.1f}x below {NAMES[simple[0]]} ({fmt(simple[1])}), "
             f"whose own loss on the training split, {fmt(n['simple_fit_train'])}, is far above "
-            "this network's: what is left in loss/val is what the training points cannot teach "
-            "(noise in the targets, or too few of them)"
+            "this network's loss/train: what is left in loss/val is what the training points "
+            "cannot teach (noise in the targets, or too few of them)"
         )
     return (
         f"loss/val fell from {fmt(first)} at the first step to {fmt(best)} at its best (epoch "
