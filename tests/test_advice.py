@@ -595,3 +595,34 @@ def test_swings_only_early_in_a_long_run_are_not_a_run_that_never_settled():
             val[i] = val[i - 1] * 1.4
         d = judge([], curves(train, val, acc, acc), initial_loss=2.3, baselines=CHANCE)
         assert d["cause"] == "lr too large" and "instead of settling" in d["evidence"], d
+
+
+def test_a_stuck_loss_thrown_up_first_is_too_large_and_its_words_follow_its_numbers():
+    """Generated runs stuck within 5% of their first loss (a small model, so the roomy rule does
+    not apply): thrown above the first step in epoch 1 is a rate too large; the controls, a slow
+    fall with or without a step back, say "every epoch" only when it fell every epoch and never
+    quote a non-zero share as 0.0%."""
+    import random
+
+    rng = random.Random(21)
+    size = {"parameters": 500, "samples": 1257}
+    for _ in range(20):
+        n = rng.randint(5, 30)
+        per = rng.uniform(1e-5, 1.5e-3)  # a share of the first loss taken off each epoch
+        base = [2.3 * (1 - per * (i + 1)) for i in range(n)]
+        if rng.random() < 0.5:
+            j = rng.randrange(1, n)
+            base[j] = base[j - 1] * 1.0001  # one step back
+        acc = [0.12 + 0.01 * i / n for i in range(n)]
+        vacc = [a - 0.01 for a in acc]
+        d = judge(["opt=sgd"], curves(base, base, acc, vacc), initial_loss=2.3, size=size)
+        ev, fell_always = d["evidence"], all(b < a for a, b in zip(base, base[1:], strict=False))
+        assert "0.0%" not in ev, ev
+        if "every epoch" in ev:
+            assert fell_always, ev
+        assert d["cause"] in ("lr too small", "can't tell"), ev
+        thrown = [2.3 * rng.uniform(1.12, 1.18), *base[1:]]
+        d = judge(
+            ["opt=sgd", "opt.lr=2"], curves(thrown, base, acc, vacc), initial_loss=2.3, size=size
+        )
+        assert d["cause"] == "lr too large", d["evidence"]

@@ -181,12 +181,20 @@ def _slow_or_small(n: dict[str, Any]) -> Cause:
     smooth = not n["rises"] and not n.get("swings")
     steady = n["falling_share"] >= 0.8 and n["val_falling"]
     if n["progress"] < STUCK:
+        overshot = _overshot(n)
+        if overshot:
+            return (
+                "lr too large",
+                f"loss/train stayed near its first value ({fmt(first)} -> {fmt(t_end)}) and "
+                f"{overshot}: steps too small never throw the loss up, these overshoot{LR_CHECK}",
+                ["lower_lr", "lr_find"],
+            )
         if steady and n["epochs"] >= 2:
             return (
                 "lr too small",
                 (
-                    f"loss/train fell every epoch but only from {fmt(first)} to {fmt(t_end)} in "
-                    f"{n['epochs']} epochs ({100 * n['progress']:.1f}% of the first loss), "
+                    f"loss/train fell {_falls(n)} but only from {fmt(first)} to {fmt(t_end)} in "
+                    f"{n['epochs']} epochs ({_pct(n['progress'])} of the first loss), "
                     "and loss/val with it: the steps are too small"
                 ),
                 ["raise_lr", "lr_find"],
@@ -205,7 +213,7 @@ def _slow_or_small(n: dict[str, Any]) -> Cause:
             "lr too small",
             (
                 f"loss/train fell slowly and steadily, by about the same amount every epoch "
-                f"({100 * n['last_drop']:.1f}% of the first loss in the last one), and was still "
+                f"({_pct(n['last_drop'])} of the first loss in the last one), and was still "
                 f"falling at the end ({fmt(first)} -> {fmt(t_end)}): the steps are too small"
             ),
             ["raise_lr", "longer", "lr_find"],
@@ -281,6 +289,18 @@ def _roomy(n: dict[str, Any]) -> Cause | None:
         ),
         ["lr_find"],
     )
+
+
+def _pct(share: float) -> str:
+    """A share as a percentage that never reads 0.0% for a share that is not zero."""
+    return f"{100 * share:.1f}%" if abs(share) >= 0.01 or share == 0 else f"{100 * share:.2g}%"
+
+
+def _falls(n: dict[str, Any]) -> str:
+    """How often loss/train fell: "every epoch" only when it did."""
+    steps = n["epochs"] - 1
+    fell = round(n["falling_share"] * steps)
+    return "every epoch" if fell == steps else f"in {fell} of {steps} epochs"
 
 
 def _epochs(which: list[int], most: int = 5) -> str:
