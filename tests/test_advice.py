@@ -147,20 +147,24 @@ def test_a_noisy_regression_at_the_floor_its_points_allow_is_not_stuck_at_the_tr
 
     rng = random.Random(13)
     base = {**FUNCTION, "cubic_train": 0.016, "linear_train": 0.022, "mean_train": 0.047}
+
+    def fit(train, val):
+        return judge(
+            ["experiment=universal_approximation"],
+            curves(train, val),
+            "regression",
+            initial_loss=0.5,
+            baselines=base,
+            size={"parameters": 6001, "samples": 40},
+        )
+
     for _ in range(15):
         best = FUNCTION["cubic"] * rng.uniform(0.52, 0.95)
         val = [0.3 * 0.8**i + best for i in range(60)]
         low = 1.1 * best / (3 * base["cubic_train"])  # val within 3x of train: no gap
         for floor, want in ((rng.uniform(low, 0.48), "good fit"), (rng.uniform(0.9, 1.2), None)):
             train = [0.3 * 0.8**i + floor * base["cubic_train"] for i in range(60)]
-            d = judge(
-                ["experiment=universal_approximation"],
-                curves(train, val),
-                "regression",
-                initial_loss=0.5,
-                baselines=base,
-                size={"parameters": 6001, "samples": 40},
-            )
+            d = fit(train, val)
             if want:
                 assert d["verdict"] == "good fit", d["evidence"]
                 assert "far below a cubic" not in d["evidence"], d["evidence"]
@@ -171,14 +175,7 @@ def test_a_noisy_regression_at_the_floor_its_points_allow_is_not_stuck_at_the_tr
         best = FUNCTION["cubic"] * rng.uniform(1.0, 1.9)
         val = [0.3 * 0.8**i + best for i in range(60)]
         train = [0.3 * 0.8**i + max(best / 2.9, 0.3 * base["cubic_train"]) for i in range(60)]
-        d = judge(
-            ["experiment=universal_approximation"],
-            curves(train, val),
-            "regression",
-            initial_loss=0.5,
-            baselines=base,
-            size={"parameters": 6001, "samples": 40},
-        )
+        d = fit(train, val)
         assert d["verdict"] != "good fit" and "cannot teach" not in d["evidence"], d["evidence"]
 
 
